@@ -1,0 +1,330 @@
+//! The admission decision, shared by the server and the offline commands (contract §5, §7).
+//!
+//! `prepare` and `decide` are pure; `review` adds the ConfigMap lookups between them.
+
+pub mod patch;
+pub mod wire;
+pub mod workload;
+
+use std::{collections::BTreeMap, time::Duration};
+
+use kube::core::{
+    DynamicObject,
+    admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation},
+};
+use tokio::time::Instant;
+use tracing::{Instrument, error, info, info_span, warn};
+
+pub use self::wire::{InvalidReview, decode, encode};
+use self::workload::Workload;
+use crate::{
+    annotations::{self, AnnotationKeys},
+    digest::{self, SourceKind, Sources},
+    references::{self, References},
+    source::{ConfigMapSource, Lookups},
+};
+
+/// The review as the API server sends it.
+pub type Review = AdmissionReview<DynamicObject>;
+/// The request inside a [`Review`].
+pub type Request = AdmissionRequest<DynamicObject>;
+
+/// What to do when ConfigMaps cannot be read in time (`--on-lookup-error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LookupErrorPolicy {
+    /// Admit the object unchanged, with a warning.
+    #[default]
+    Allow,
+    /// Deny the request.
+    Deny,
+}
+
+/// Settings of the admission decision.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Annotation names.
+    pub keys: AnnotationKeys,
+    /// Budget for all ConfigMap reads of one admission.
+    pub lookup_timeout: Duration,
+    /// Allow or deny when the reads fail.
+    pub on_lookup_error: LookupErrorPolicy,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            keys: AnnotationKeys::default(),
+            lookup_timeout: Duration::from_secs(2),
+            on_lookup_error: LookupErrorPolicy::Allow,
+        }
+    }
+}
+
+/// How an admission ended, for logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A patch was returned.
+    Patched,
+    /// The annotations were already right.
+    Unchanged,
+    /// Not ours: another kind, operation or subresource, or an object being deleted.
+    Ignored,
+    /// The workload opted out with the skip annotation or label.
+    Skipped,
+    /// ConfigMaps could not be read; allowed without a patch.
+    LookupError,
+    /// ConfigMaps could not be read and `--on-lookup-error=deny`.
+    Denied,
+}
+
+impl Outcome {
+    /// Lower-case label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Patched => "patched",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Ignored => "ignored",
+            Outcome::Skipped => "skipped",
+            Outcome::LookupError => "lookup_error",
+            Outcome::Denied => "denied",
+        }
+    }
+}
+
+/// A workload that needs its ConfigMaps looked up.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Namespace of the workload and its ConfigMaps.
+    pub namespace: String,
+    /// The workload as admitted.
+    pub workload: Workload,
+    /// What its pod template consumes.
+    pub references: References,
+}
+
+impl Target {
+    /// References of `workload` under `keys`.
+    pub fn new(namespace: String, workload: Workload, keys: &AnnotationKeys) -> Self {
+        let annotations = workload.metadata().annotations.clone().unwrap_or_default();
+        let references = references::find(workload.template().spec.as_ref(), &annotations, keys);
+        Self {
+            namespace,
+            workload,
+            references,
+        }
+    }
+}
+
+/// The first, pure step: either the request needs no lookups, or here is what to look up.
+#[derive(Debug)]
+pub enum Prepared {
+    /// Decided without lookups.
+    Done(Outcome),
+    /// Look up the target's ConfigMaps, then [`decide`].
+    Lookup(Box<Target>),
+}
+
+/// Classifies a request (contract §5: other kinds, operations and deletions pass untouched).
+pub fn prepare(req: &Request, keys: &AnnotationKeys) -> Result<Prepared, InvalidReview> {
+    let ours = matches!(req.operation, Operation::Create | Operation::Update)
+        && req.kind.group == "apps"
+        && req.kind.version == "v1"
+        && req.sub_resource.is_none();
+    let Some(object) = req.object.as_ref().filter(|_| ours) else {
+        return Ok(Prepared::Done(Outcome::Ignored));
+    };
+    let Some(workload) = wire::workload(&req.kind.kind, object)? else {
+        return Ok(Prepared::Done(Outcome::Ignored));
+    };
+    let meta = workload.metadata();
+    if meta.deletion_timestamp.is_some() {
+        return Ok(Prepared::Done(Outcome::Ignored));
+    }
+    if keys.skips(meta.annotations.as_ref(), meta.labels.as_ref()) {
+        return Ok(Prepared::Done(Outcome::Skipped));
+    }
+    let namespace = req
+        .namespace
+        .clone()
+        .or_else(|| meta.namespace.clone())
+        .unwrap_or_default();
+    Ok(Prepared::Lookup(Box::new(Target::new(namespace, workload, keys))))
+}
+
+/// The result of [`decide`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decided {
+    /// The annotations the pod template should carry.
+    pub desired: BTreeMap<String, String>,
+    /// Operations that get it there (empty when already there).
+    pub patch: json_patch::Patch,
+    /// Warnings for the API client.
+    pub warnings: Vec<String>,
+}
+
+/// The second, pure step: digests and patch from the looked-up ConfigMaps.
+pub fn decide(target: &Target, lookups: &Lookups, keys: &AnnotationKeys) -> Decided {
+    let sources = source_digests(&target.references, lookups);
+    let desired = annotations::desired(keys, &sources);
+    let patch = patch::annotations(
+        target.workload.template().metadata.as_ref(),
+        &desired,
+        &keys.owned(),
+    );
+    let warnings = target
+        .references
+        .iter()
+        .filter(|(name, sel)| !sel.optional && lookups.get(*name).is_none_or(Option::is_none))
+        .map(|(name, _)| {
+            format!(
+                "confighash: ConfigMap {}/{name} not found; hashed as absent",
+                target.namespace
+            )
+        })
+        .collect();
+    Decided {
+        desired,
+        patch,
+        warnings,
+    }
+}
+
+/// The per-source digests: each referenced ConfigMap under its merged key selection.
+pub fn source_digests(references: &References, lookups: &Lookups) -> Sources {
+    references
+        .iter()
+        .map(|(name, sel)| {
+            let digest = lookups
+                .get(name)
+                .and_then(Option::as_ref)
+                .map(|cm| digest::configmap(cm, &sel.keys));
+            ((SourceKind::ConfigMap, name.clone()), digest)
+        })
+        .collect()
+}
+
+/// An admission answer and how it ended.
+#[derive(Debug)]
+pub struct Decision {
+    /// The response to send.
+    pub response: AdmissionResponse,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// ConfigMaps read, and how many of them were missing.
+    pub lookups: LookupCount,
+}
+
+/// ConfigMap reads of one admission, for the lookup metric.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct LookupCount {
+    /// Found.
+    pub found: u64,
+    /// Not found.
+    pub absent: u64,
+    /// `error` or `timeout` when the reads failed.
+    pub failed: Option<&'static str>,
+}
+
+/// Answers one admission request: prepare, look up within the budget, decide.
+pub async fn review(
+    req: &Request,
+    source: &ConfigMapSource,
+    opts: &Options,
+) -> Result<Decision, InvalidReview> {
+    let started = Instant::now();
+    let span = info_span!("admission", uid = %req.uid, namespace = req.namespace.as_deref().unwrap_or(""),
+        kind = %req.kind.kind, name = %object_name(req), operation = ?req.operation, dry_run = req.dry_run);
+    async {
+        let decision = match prepare(req, &opts.keys)? {
+            Prepared::Done(outcome) => Decision {
+                response: AdmissionResponse::from(req),
+                outcome,
+                lookups: LookupCount::default(),
+            },
+            Prepared::Lookup(target) => lookup_and_decide(req, &target, source, opts).await,
+        };
+        let duration_ms = started.elapsed().as_secs_f64() * 1e3;
+        info!(
+            outcome = decision.outcome.as_str(),
+            duration_ms, "admission decision"
+        );
+        Ok(decision)
+    }
+    .instrument(span)
+    .await
+}
+
+async fn lookup_and_decide(
+    req: &Request,
+    target: &Target,
+    source: &ConfigMapSource,
+    opts: &Options,
+) -> Decision {
+    let names = target.references.keys().map(String::as_str);
+    let read = tokio::time::timeout(opts.lookup_timeout, source.get_all(&target.namespace, names)).await;
+    let read = read.unwrap_or(Err(crate::Error::LookupTimeout(opts.lookup_timeout)));
+    let mut response = AdmissionResponse::from(req);
+    let lookups = match read {
+        Ok(lookups) => lookups,
+        Err(err) => {
+            error!(error = %err, "ConfigMap lookup failed; config-hash left unchanged");
+            let failed = LookupCount {
+                failed: Some(err.metric_label()),
+                ..Default::default()
+            };
+            let (response, outcome) = match opts.on_lookup_error {
+                LookupErrorPolicy::Allow => {
+                    response.warnings = Some(vec![format!("confighash: {err}; config-hash left unchanged")]);
+                    (response, Outcome::LookupError)
+                }
+                LookupErrorPolicy::Deny => (
+                    response.deny(format!("confighash: {err} (--on-lookup-error=deny)")),
+                    Outcome::Denied,
+                ),
+            };
+            return Decision {
+                response,
+                outcome,
+                lookups: failed,
+            };
+        }
+    };
+    let found = lookups.values().filter(|cm| cm.is_some()).count() as u64;
+    let count = LookupCount {
+        found,
+        absent: lookups.len() as u64 - found,
+        failed: None,
+    };
+    let decided = decide(target, &lookups, &opts.keys);
+    for warning in &decided.warnings {
+        warn!("{warning}");
+    }
+    response.warnings = (!decided.warnings.is_empty()).then_some(decided.warnings);
+    let (response, outcome) = if decided.patch.0.is_empty() {
+        (response, Outcome::Unchanged)
+    } else {
+        // with_patch fails only if serde_json cannot write a Patch of plain strings.
+        match response.clone().with_patch(decided.patch) {
+            Ok(patched) => (patched, Outcome::Patched),
+            Err(err) => {
+                error!(error = %err, "could not serialize patch");
+                (response, Outcome::Unchanged)
+            }
+        }
+    };
+    Decision {
+        response,
+        outcome,
+        lookups: count,
+    }
+}
+
+fn object_name(req: &Request) -> String {
+    let meta = req.object.as_ref().map(|o| &o.metadata);
+    let generate = || meta.and_then(|m| m.generate_name.clone()).unwrap_or_default();
+    if req.name.is_empty() {
+        generate()
+    } else {
+        req.name.clone()
+    }
+}

@@ -1,0 +1,73 @@
+//! Annotation names (contract §2), built once from `--annotation-prefix`, and the values
+//! a workload's pod template should carry.
+
+use std::collections::BTreeMap;
+
+use crate::digest::{self, Sources};
+
+/// Default for `--annotation-prefix`.
+pub const DEFAULT_PREFIX: &str = "confighash.io";
+
+/// The full annotation keys for one prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnnotationKeys {
+    /// `<prefix>/config-hash` on the pod template.
+    pub config_hash: String,
+    /// `<prefix>/sources` on the pod template.
+    pub sources: String,
+    /// `<prefix>/skip` on the workload.
+    pub skip: String,
+    /// `<prefix>/extra-configmaps` on the workload.
+    pub extra_configmaps: String,
+    /// `<prefix>/exclude-configmaps` on the workload.
+    pub exclude_configmaps: String,
+}
+
+impl AnnotationKeys {
+    /// Keys under `prefix`, e.g. `confighash.io`.
+    pub fn new(prefix: &str) -> Self {
+        let key = |name: &str| format!("{prefix}/{name}");
+        Self {
+            config_hash: key("config-hash"),
+            sources: key("sources"),
+            skip: key("skip"),
+            extra_configmaps: key("extra-configmaps"),
+            exclude_configmaps: key("exclude-configmaps"),
+        }
+    }
+
+    /// The keys this product owns on the pod template.
+    pub fn owned(&self) -> [&str; 2] {
+        [&self.config_hash, &self.sources]
+    }
+
+    /// True when the workload's annotations or labels opt it out.
+    pub fn skips(
+        &self,
+        annotations: Option<&BTreeMap<String, String>>,
+        labels: Option<&BTreeMap<String, String>>,
+    ) -> bool {
+        let is_true = |m: Option<&BTreeMap<String, String>>| {
+            m.and_then(|m| m.get(&self.skip)).is_some_and(|v| v == "true")
+        };
+        is_true(annotations) || is_true(labels)
+    }
+}
+
+impl Default for AnnotationKeys {
+    fn default() -> Self {
+        Self::new(DEFAULT_PREFIX)
+    }
+}
+
+/// The pod-template annotations for these sources: both keys, or none when nothing is
+/// referenced (contract §2: no references, no annotations).
+pub fn desired(keys: &AnnotationKeys, sources: &Sources) -> BTreeMap<String, String> {
+    if sources.is_empty() {
+        return BTreeMap::new();
+    }
+    BTreeMap::from([
+        (keys.config_hash.clone(), digest::combined(sources)),
+        (keys.sources.clone(), digest::sources_annotation(sources)),
+    ])
+}

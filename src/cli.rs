@@ -1,0 +1,256 @@
+//! The command line (clap derive): `serve`, `review` and `hash`.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::{
+    Error, Result,
+    admission::{LookupErrorPolicy, Options},
+    annotations::{AnnotationKeys, DEFAULT_PREFIX},
+    source::{ClusterSource, ConfigMapSource, DirSource},
+    telemetry::LogFormat,
+};
+
+/// Stamps Deployments, StatefulSets and DaemonSets with a digest of the ConfigMaps they
+/// consume, so that a config change rolls the pods.
+#[derive(Debug, Parser)]
+#[command(name = "confighash", version)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the admission webhook over HTTPS.
+    Serve(ServeArgs),
+    /// Answer one AdmissionReview from stdin on stdout.
+    Review(ReviewArgs),
+    /// Print the annotations the workloads in a file would get.
+    Hash(HashArgs),
+}
+
+/// `confighash serve`
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address of the HTTPS webhook listener.
+    #[arg(long, default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+    /// Address of the plain-HTTP listener for /metrics, /healthz and /readyz.
+    #[arg(long, default_value = "0.0.0.0:9090")]
+    pub metrics_listen: SocketAddr,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub tls: TlsArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub admission: AdmissionArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub source: SourceArgs,
+    /// Largest request body accepted; larger ones get HTTP 413.
+    #[arg(long, default_value_t = 8 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// After SIGTERM, how long in-flight requests may take before connections are closed.
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    pub drain_timeout: Duration,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t)]
+    pub log_format: LogFormat,
+}
+
+/// Where the serving certificate comes from.
+#[derive(Debug, Args)]
+pub struct TlsArgs {
+    /// PEM certificate chain, leaf first; reloaded when its content changes.
+    #[arg(long, value_name = "PATH")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1); reloaded with the certificate.
+    #[arg(long, value_name = "PATH")]
+    pub tls_key: Option<PathBuf>,
+    /// How often the certificate files are checked for changes.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub tls_reload_interval: Duration,
+    /// Generate a throw-away CA and certificate for localhost at start-up (local use only).
+    #[arg(long)]
+    pub dev: bool,
+    /// Where --dev writes ca.crt, tls.crt and tls.key.
+    #[arg(long, value_name = "DIR", default_value_os_t = std::env::temp_dir().join("confighash-dev"))]
+    pub dev_cert_dir: PathBuf,
+}
+
+/// The certificate files to serve, decided from [`TlsArgs`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum TlsSource {
+    /// `--tls-cert` and `--tls-key`.
+    Files {
+        /// Certificate path.
+        cert: PathBuf,
+        /// Key path.
+        key: PathBuf,
+    },
+    /// `--dev`, into this directory.
+    Dev(PathBuf),
+}
+
+impl TlsArgs {
+    /// Checks the flag combination.
+    pub fn source(&self) -> Result<TlsSource> {
+        match (self.dev, &self.tls_cert, &self.tls_key) {
+            (true, None, None) => Ok(TlsSource::Dev(self.dev_cert_dir.clone())),
+            (true, _, _) => Err(Error::Config(
+                "--dev generates its own certificate; drop --tls-cert/--tls-key".into(),
+            )),
+            (false, Some(cert), Some(key)) => Ok(TlsSource::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            (false, Some(_), None) | (false, None, Some(_)) => Err(Error::Config(
+                "--tls-cert and --tls-key must be given together".into(),
+            )),
+            (false, None, None) => Err(Error::Config(
+                "serving needs --tls-cert and --tls-key, or --dev for a throw-away certificate".into(),
+            )),
+        }
+    }
+}
+
+/// Flags of the admission decision, shared by every subcommand.
+#[derive(Debug, Args)]
+pub struct AdmissionArgs {
+    /// Prefix of every annotation confighash reads or writes.
+    #[arg(long, default_value = DEFAULT_PREFIX)]
+    pub annotation_prefix: String,
+    /// Budget for all ConfigMap reads of one admission; keep it below the webhook timeout.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub lookup_timeout: Duration,
+    /// When ConfigMaps cannot be read in time: allow unchanged (with a warning) or deny.
+    #[arg(long, value_enum, default_value_t)]
+    pub on_lookup_error: LookupErrorPolicy,
+}
+
+impl AdmissionArgs {
+    /// The admission options these flags give.
+    pub fn options(&self) -> Result<Options> {
+        let prefix = self.annotation_prefix.trim_end_matches('/');
+        if prefix.is_empty() || prefix.contains('/') {
+            return Err(Error::Config(format!(
+                "--annotation-prefix must be a DNS subdomain such as {DEFAULT_PREFIX}, got {:?}",
+                self.annotation_prefix
+            )));
+        }
+        if self.lookup_timeout.is_zero() {
+            return Err(Error::Config("--lookup-timeout must be greater than zero".into()));
+        }
+        Ok(Options {
+            keys: AnnotationKeys::new(prefix),
+            lookup_timeout: self.lookup_timeout,
+            on_lookup_error: self.on_lookup_error,
+        })
+    }
+}
+
+/// Where ConfigMaps are read from.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// Read ConfigMaps from the YAML files in DIR instead of the cluster.
+    #[arg(long, value_name = "DIR")]
+    pub configmaps_from: Option<PathBuf>,
+}
+
+impl SourceArgs {
+    /// The directory source, or a cluster client from the usual kube configuration
+    /// (in-cluster service account or KUBECONFIG).
+    pub async fn source(&self) -> Result<ConfigMapSource> {
+        Ok(match &self.configmaps_from {
+            Some(dir) => ConfigMapSource::Dir(DirSource::load(dir)?),
+            None => ConfigMapSource::Cluster(ClusterSource::new(kube::Client::try_default().await?)),
+        })
+    }
+}
+
+/// `confighash review`
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub admission: AdmissionArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub source: SourceArgs,
+}
+
+/// `confighash hash`
+#[derive(Debug, Args)]
+pub struct HashArgs {
+    /// YAML file with one or more workloads.
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub file: PathBuf,
+    /// Namespace for workloads that do not name one.
+    #[arg(short, long, default_value = "default")]
+    pub namespace: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub admission: AdmissionArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub source: SourceArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tls(args: &[&str]) -> Result<TlsSource> {
+        let mut argv = vec!["confighash", "serve"];
+        argv.extend(args);
+        let Command::Serve(serve) = Cli::try_parse_from(argv).expect("parses").command else {
+            unreachable!("serve parses as serve")
+        };
+        serve.tls.source()
+    }
+
+    #[test]
+    fn tls_flags_must_be_complete_and_not_mixed_with_dev() {
+        assert!(matches!(tls(&["--dev"]), Ok(TlsSource::Dev(_))));
+        assert_eq!(
+            tls(&["--tls-cert", "c", "--tls-key", "k"]).ok(),
+            Some(TlsSource::Files {
+                cert: "c".into(),
+                key: "k".into()
+            })
+        );
+        for bad in [&["--tls-cert", "c"][..], &["--dev", "--tls-key", "k"], &[]] {
+            let message = tls(bad).expect_err("rejected").to_string();
+            assert!(message.contains("--tls-"), "{message}");
+        }
+    }
+
+    #[test]
+    fn serve_defaults_match_the_contract() {
+        let cli = Cli::try_parse_from(["confighash", "serve", "--dev"]).expect("parses");
+        let Command::Serve(serve) = cli.command else {
+            unreachable!("serve parses as serve")
+        };
+        assert_eq!(serve.listen.to_string(), "0.0.0.0:8443");
+        assert_eq!(serve.metrics_listen.to_string(), "0.0.0.0:9090");
+        assert_eq!(serve.max_body_bytes, 8 << 20);
+        let options = serve.admission.options().expect("valid");
+        assert_eq!(options.lookup_timeout, Duration::from_secs(2));
+        assert_eq!(options.on_lookup_error, LookupErrorPolicy::Allow);
+        assert_eq!(options.keys.config_hash, "confighash.io/config-hash");
+    }
+
+    #[test]
+    fn a_prefix_with_a_slash_is_rejected() {
+        let cli =
+            Cli::try_parse_from(["confighash", "review", "--annotation-prefix", "a/b"]).expect("parses");
+        let Command::Review(review) = cli.command else {
+            unreachable!("review parses as review")
+        };
+        assert!(review.admission.options().is_err());
+    }
+}

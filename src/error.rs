@@ -1,0 +1,74 @@
+//! The crate's error type: one variant per failure a caller handles differently.
+
+use std::path::PathBuf;
+
+/// Errors of confighash.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A ConfigMap read from the cluster failed.
+    #[error("reading ConfigMap {namespace}/{name}: {source}")]
+    Lookup {
+        /// Namespace of the ConfigMap.
+        namespace: String,
+        /// Name of the ConfigMap.
+        name: String,
+        /// The client error.
+        #[source]
+        source: Box<kube::Error>,
+    },
+    /// The ConfigMap lookups did not finish within `--lookup-timeout`.
+    #[error("ConfigMap lookups exceeded the {0:?} budget")]
+    LookupTimeout(std::time::Duration),
+    /// A file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A manifest file could not be parsed.
+    #[error("parsing {path}: {message}")]
+    Manifest {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, on one line.
+        message: String,
+    },
+    /// The TLS certificate or key is unusable.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The cluster client could not be configured.
+    #[error("kubernetes client: {0}")]
+    Kube(#[from] kube::Error),
+    /// Invalid command-line arguments.
+    #[error("{0}")]
+    Config(String),
+    /// A socket could not be bound or served.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// A bounded label for metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Lookup { .. } => "error",
+            Error::LookupTimeout(_) => "timeout",
+            Error::Read { .. } | Error::Manifest { .. } | Error::Io { .. } => "io",
+            Error::Tls(_) => "tls",
+            Error::Kube(_) => "kube",
+            Error::Config(_) => "config",
+        }
+    }
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,30 @@
+//! confighash: a mutating admission webhook that stamps workloads with a digest of the
+//! ConfigMaps their pods consume, so that a config change rolls the pods.
+#![deny(missing_docs)]
+
+/// The admission decision shared by the server and the offline commands.
+pub mod admission;
+/// Annotation names and the values the pod template should carry.
+pub mod annotations;
+/// Command-line flags.
+pub mod cli;
+/// The byte-exact content digest.
+pub mod digest;
+/// The crate's error type.
+pub mod error;
+/// Prometheus metrics.
+pub mod metrics;
+/// The `review` and `hash` subcommands.
+pub mod offline;
+/// ConfigMap references of a pod template.
+pub mod references;
+/// The HTTPS webhook and ops listeners.
+pub mod server;
+/// Where ConfigMaps are read from.
+pub mod source;
+/// Logging.
+pub mod telemetry;
+/// TLS configuration, reload and development certificates.
+pub mod tls;
+
+pub use error::{Error, Result};

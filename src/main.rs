@@ -1,0 +1,81 @@
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use confighash::{
+    cli::{Cli, Command, ServeArgs, TlsSource},
+    offline,
+    server::{self, Server, ServerConfig},
+    telemetry::{self, LogFormat},
+    tls::{dev, reload::CertStore},
+};
+use tracing::info;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    if rustls::crypto::ring::default_provider()
+        .install_default()
+        .is_err()
+    {
+        anyhow::bail!("a rustls crypto provider was already installed");
+    }
+    match Cli::parse().command {
+        Command::Serve(args) => serve(args).await,
+        Command::Review(args) => {
+            telemetry::init(LogFormat::Text);
+            let source = args.source.source().await?;
+            offline::review(
+                std::io::stdin(),
+                std::io::stdout(),
+                &source,
+                &args.admission.options()?,
+            )
+            .await?;
+            Ok(())
+        }
+        Command::Hash(args) => {
+            telemetry::init(LogFormat::Text);
+            let source = args.source.source().await?;
+            let options = args.admission.options()?;
+            offline::hash(&args.file, &args.namespace, std::io::stdout(), &source, &options).await?;
+            Ok(())
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let ServeArgs {
+        listen,
+        metrics_listen,
+        tls,
+        admission,
+        source,
+        max_body_bytes,
+        drain_timeout,
+        log_format,
+    } = args;
+    telemetry::init(log_format);
+    let options = admission.options()?;
+    let (cert, key) = match tls.source()? {
+        TlsSource::Files { cert, key } => (cert, key),
+        TlsSource::Dev(dir) => {
+            let certs = dev::generate(&dir, &[])?;
+            info!(ca = %certs.ca.display(), "--dev: generated a throw-away CA; trust it with curl --cacert");
+            (certs.cert, certs.key)
+        }
+    };
+    let certs = Arc::new(CertStore::load(cert, key).context("loading the TLS certificate")?);
+    let source = source.source().await?;
+    let config = ServerConfig {
+        listen,
+        metrics_listen,
+        certs,
+        tls_reload_interval: tls.tls_reload_interval,
+        source,
+        options,
+        max_body_bytes,
+        drain_timeout,
+    };
+    Server::bind(config).await?.run(server::signal()).await?;
+    Ok(())
+}

@@ -1,0 +1,155 @@
+//! HTTP routes: `POST /mutate` on the webhook listener; `/metrics`, `/healthz` and
+//! `/readyz` on the ops listener. Bad input is a 4xx with a one-line reason (contract §5).
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{DefaultBodyLimit, State, rejection::BytesRejection},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use tokio::time::Instant;
+use tracing::{error, warn};
+
+use crate::{admission, admission::Options, metrics::Metrics, source::ConfigMapSource};
+
+/// Shared state of both routers.
+#[derive(Clone)]
+pub struct AppState {
+    /// Where ConfigMaps come from.
+    pub source: ConfigMapSource,
+    /// Admission settings.
+    pub options: Arc<Options>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Readiness flags.
+    pub readiness: Readiness,
+    /// Request body limit (413 above it).
+    pub max_body_bytes: usize,
+}
+
+/// What `/readyz` waits for.
+#[derive(Clone, Default, Debug)]
+pub struct Readiness {
+    /// A certificate is loaded.
+    pub certificate: Arc<AtomicBool>,
+    /// The ConfigMap source has answered once.
+    pub source: Arc<AtomicBool>,
+    /// Shutdown has begun.
+    pub draining: Arc<AtomicBool>,
+}
+
+impl Readiness {
+    fn not_ready(&self) -> Vec<&'static str> {
+        let mut missing = Vec::new();
+        if !self.certificate.load(Ordering::Relaxed) {
+            missing.push("certificate not loaded");
+        }
+        if !self.source.load(Ordering::Relaxed) {
+            missing.push("ConfigMap source has not answered");
+        }
+        if self.draining.load(Ordering::Relaxed) {
+            missing.push("shutting down");
+        }
+        missing
+    }
+}
+
+/// `POST /mutate` (any query string, such as the API server's `?timeout=10s`).
+pub fn webhook_router(state: AppState) -> Router {
+    let limit = state.max_body_bytes;
+    Router::new()
+        .route("/mutate", post(mutate))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// `GET /metrics`, `GET /healthz`, `GET /readyz`.
+pub fn ops_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+async fn mutate(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
+    let started = Instant::now();
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            let reason = format!("request body exceeds {} bytes", state.max_body_bytes);
+            return (StatusCode::PAYLOAD_TOO_LARGE, reason + "\n").into_response();
+        }
+        Err(rejection) => return bad_request(rejection.body_text()),
+    };
+    let request = match admission::decode(&body) {
+        Ok(request) => request,
+        Err(invalid) => return bad_request(invalid.to_string()),
+    };
+    let decision = match admission::review(&request, &state.source, &state.options).await {
+        Ok(decision) => decision,
+        Err(invalid) => return bad_request(invalid.to_string()),
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    state
+        .metrics
+        .admission(&request.kind.kind, &request.operation, &decision, seconds);
+    match admission::encode(decision.response) {
+        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+        Err(e) => {
+            error!(error = %e, "could not encode the response");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "could not encode the response\n",
+            )
+                .into_response()
+        }
+    }
+}
+
+fn bad_request(reason: String) -> Response {
+    let line = reason.lines().next().unwrap_or("bad request").to_owned();
+    warn!(reason = %line, "rejected a malformed admission request");
+    (StatusCode::BAD_REQUEST, line + "\n").into_response()
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    ([(header::CONTENT_TYPE, content_type)], state.metrics.encode())
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    let missing = state.readiness.not_ready();
+    if missing.is_empty() {
+        "ok\n".into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {}\n", missing.join(", ")),
+        )
+            .into_response()
+    }
+}
+
+/// Marks the source ready once it answers, retrying with backoff up to 30 s.
+pub(super) async fn probe_source(state: AppState) {
+    let mut delay = Duration::from_millis(500);
+    loop {
+        match state.source.probe().await {
+            Ok(()) => return state.readiness.source.store(true, Ordering::Relaxed),
+            Err(e) => warn!(error = %e, retry_in = ?delay, "ConfigMap source not answering yet"),
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(30));
+    }
+}

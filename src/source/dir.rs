@@ -1,0 +1,110 @@
+//! ConfigMaps from YAML (or JSON) files in a directory, for running without a cluster.
+//! Files may hold several documents and `List`/`ConfigMapList` objects.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use serde_json::Value;
+
+use crate::{Error, Result};
+
+/// ConfigMaps indexed by (namespace, name); a file without a namespace matches any.
+#[derive(Clone, Default)]
+pub struct DirSource {
+    by_name: Arc<HashMap<(String, String), ConfigMap>>,
+}
+
+impl DirSource {
+    /// Loads every `.yaml`, `.yml` and `.json` file directly in `dir`.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let read_err = |source| Error::Read {
+            path: dir.to_owned(),
+            source,
+        };
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(read_err)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension()
+                    .is_some_and(|x| x == "yaml" || x == "yml" || x == "json")
+            })
+            .collect();
+        paths.sort();
+        let mut by_name = HashMap::new();
+        for path in paths {
+            for cm in configmaps_in(&path)? {
+                let namespace = cm.metadata.namespace.clone().unwrap_or_default();
+                let name = cm.metadata.name.clone().unwrap_or_default();
+                by_name.insert((namespace, name), cm);
+            }
+        }
+        Ok(Self {
+            by_name: Arc::new(by_name),
+        })
+    }
+
+    /// The ConfigMap `name` in `namespace`, or one of that name with no namespace.
+    pub fn get(&self, namespace: &str, name: &str) -> Option<ConfigMap> {
+        let key = |ns: &str| (ns.to_owned(), name.to_owned());
+        self.by_name
+            .get(&key(namespace))
+            .or_else(|| self.by_name.get(&key("")))
+            .cloned()
+    }
+
+    /// How many ConfigMaps were loaded.
+    pub fn len(&self) -> usize {
+        self.by_name.len()
+    }
+
+    /// True when no ConfigMap was loaded.
+    pub fn is_empty(&self) -> bool {
+        self.by_name.is_empty()
+    }
+}
+
+/// Every document of a YAML file, as JSON values (null documents dropped).
+pub fn documents(path: &Path) -> Result<Vec<Value>> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).map_err(|e| Error::Manifest {
+        path: path.to_owned(),
+        message: first_line(&e.to_string()),
+    })?;
+    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+}
+
+fn configmaps_in(path: &Path) -> Result<Vec<ConfigMap>> {
+    let mut out = Vec::new();
+    for doc in documents(path)? {
+        let items = match doc.get("kind").and_then(Value::as_str) {
+            Some("List" | "ConfigMapList") => doc
+                .get("items")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+            _ => vec![doc],
+        };
+        for item in items
+            .into_iter()
+            .filter(|i| i.get("kind").and_then(Value::as_str) == Some("ConfigMap"))
+        {
+            let cm = serde_json::from_value(item).map_err(|e| Error::Manifest {
+                path: path.to_owned(),
+                message: format!("invalid ConfigMap: {e}"),
+            })?;
+            out.push(cm);
+        }
+    }
+    Ok(out)
+}
+
+fn first_line(message: &str) -> String {
+    message.lines().next().unwrap_or_default().to_owned()
+}
