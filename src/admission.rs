@@ -232,7 +232,7 @@ pub async fn review(
     opts: &Options,
 ) -> Result<Decision, InvalidReview> {
     let started = Instant::now();
-    let span = info_span!("admission", uid = %req.uid, namespace = req.namespace.as_deref().unwrap_or(""),
+    let span = info_span!("admission", uid = %req.uid, namespace = %req.namespace.as_deref().unwrap_or(""),
         kind = %req.kind.kind, name = %object_name(req), operation = ?req.operation, dry_run = req.dry_run);
     async {
         let decision = match prepare(req, &opts.keys)? {

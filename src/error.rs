@@ -6,7 +6,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A ConfigMap read from the cluster failed.
-    #[error("reading ConfigMap {namespace}/{name}: {source}")]
+    #[error("reading ConfigMap {namespace}/{name}: {}", describe(source))]
     Lookup {
         /// Namespace of the ConfigMap.
         namespace: String,
@@ -67,6 +67,14 @@ impl Error {
             Error::Kube(_) => "kube",
             Error::Config(_) => "config",
         }
+    }
+}
+
+/// One line for a client error: `403 Forbidden: <message>` for API answers.
+fn describe(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) => format!("{} {}: {}", status.code, status.reason, status.message),
+        other => other.to_string(),
     }
 }
 

@@ -1,0 +1,147 @@
+//! Shared test harness: certificates, the webhook server in-process on 127.0.0.1:0, an
+//! HTTPS client, a fake Kubernetes API server, and review fixtures.
+#![allow(dead_code)]
+
+pub mod client;
+pub mod fake_api;
+pub mod fixtures;
+
+use std::{net::SocketAddr, path::Path, sync::Arc, sync::Once, time::Duration};
+
+use confighash::{
+    admission::Options,
+    server::{Server, ServerConfig},
+    source::{ConfigMapSource, DirSource},
+    tls::{
+        dev::{self, DevCerts},
+        reload::CertStore,
+    },
+};
+use tokio::{sync::oneshot, task::JoinHandle};
+
+/// Installs the ring provider once per test binary.
+pub fn setup() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// A CA and a localhost serving pair in `dir`.
+pub fn certs(dir: &Path) -> DevCerts {
+    dev::generate(dir, &[]).expect("generate test certificates")
+}
+
+/// The ConfigMaps of `examples/configmaps`.
+pub fn example_source() -> ConfigMapSource {
+    ConfigMapSource::Dir(DirSource::load(&repo().join("examples/configmaps")).expect("example ConfigMaps"))
+}
+
+/// The repository root.
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A webhook server running in this process.
+pub struct Webhook {
+    pub addr: SocketAddr,
+    pub ops: SocketAddr,
+    pub certs: DevCerts,
+    pub store: Arc<CertStore>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<confighash::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+/// How to start a [`Webhook`].
+pub struct WebhookOptions {
+    pub source: ConfigMapSource,
+    pub options: Options,
+    pub max_body_bytes: usize,
+    pub tls_reload_interval: Duration,
+    pub drain_timeout: Duration,
+}
+
+impl Default for WebhookOptions {
+    fn default() -> Self {
+        Self {
+            source: example_source(),
+            options: Options::default(),
+            max_body_bytes: 8 << 20,
+            tls_reload_interval: Duration::from_secs(10),
+            drain_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Webhook {
+    /// Starts a server with the example ConfigMaps and default options.
+    pub async fn start() -> Self {
+        Self::with(WebhookOptions::default()).await
+    }
+
+    /// Starts a server on 127.0.0.1:0 with fresh certificates.
+    pub async fn with(opts: WebhookOptions) -> Self {
+        setup();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let certs = certs(dir.path());
+        let store = Arc::new(CertStore::load(certs.cert.clone(), certs.key.clone()).expect("load certs"));
+        let config = ServerConfig {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            metrics_listen: "127.0.0.1:0".parse().expect("addr"),
+            certs: store.clone(),
+            tls_reload_interval: opts.tls_reload_interval,
+            source: opts.source,
+            options: opts.options,
+            max_body_bytes: opts.max_body_bytes,
+            drain_timeout: opts.drain_timeout,
+        };
+        let server = Server::bind(config).await.expect("bind");
+        let (addr, ops) = (server.webhook_addr(), server.ops_addr());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async { _ = stopped.await }));
+        Self { addr, ops, certs, store, stop: Some(stop), task: Some(task), _dir: dir }
+    }
+
+    /// A new keep-alive HTTPS connection trusting the server's CA.
+    pub async fn connect(&self) -> client::Conn {
+        client::Conn::connect(self.addr, &self.certs.ca).await
+    }
+
+    /// POSTs `body` to `/mutate?timeout=10s` on a new connection.
+    pub async fn mutate(&self, body: &[u8]) -> client::Reply {
+        self.connect().await.post("/mutate?timeout=10s", body.to_vec()).await
+    }
+
+    /// GETs a path on the ops listener.
+    pub async fn ops_get(&self, path: &str) -> client::Reply {
+        client::http_get(self.ops, path).await
+    }
+
+    /// Starts the shutdown and returns the server task.
+    pub fn shutdown(&mut self) -> JoinHandle<confighash::Result<()>> {
+        if let Some(stop) = self.stop.take() {
+            _ = stop.send(());
+        }
+        self.task.take().expect("server task")
+    }
+}
+
+impl Drop for Webhook {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Polls `check` every 20 ms for up to 10 s.
+pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    for _ in 0..500 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
