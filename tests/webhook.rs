@@ -29,7 +29,10 @@ async fn create_gets_the_content_hash_as_a_base64_json_patch() {
     assert_eq!(body["response"]["uid"], review["request"]["uid"]);
     assert_eq!(body["response"]["allowed"], true);
     assert_eq!(body["response"]["patchType"], "JSONPatch");
-    assert!(body["response"]["patch"].is_string(), "patch must be base64, not a byte array");
+    assert!(
+        body["response"]["patch"].is_string(),
+        "patch must be base64, not a byte array"
+    );
 
     let patched = patched_object(&review, &body);
     let annotations = template_annotations(&patched);
@@ -59,7 +62,11 @@ async fn update_with_old_object_and_managed_fields_replaces_a_stale_hash() {
     assert!(bytes(&review).len() > 10_000, "fixture has the API server's size");
     let body = webhook.mutate(&bytes(&review)).await.json();
     let patch = response_patch(&body).expect("patch");
-    let ops: Vec<Value> = patch.0.iter().map(|op| serde_json::to_value(op).expect("op")).collect();
+    let ops: Vec<Value> = patch
+        .0
+        .iter()
+        .map(|op| serde_json::to_value(op).expect("op"))
+        .collect();
     assert_eq!(
         ops,
         [
@@ -76,7 +83,11 @@ async fn statefulsets_and_daemonsets_are_stamped_like_deployments() {
         let review = with_kind(create_review(), kind, resource);
         let body = webhook.mutate(&bytes(&review)).await.json();
         let patched = patched_object(&review, &body);
-        assert_eq!(template_annotations(&patched)["confighash.io/config-hash"], EXAMPLE_HASH, "{kind}");
+        assert_eq!(
+            template_annotations(&patched)["confighash.io/config-hash"],
+            EXAMPLE_HASH,
+            "{kind}"
+        );
     }
 }
 
@@ -98,10 +109,19 @@ async fn missing_required_configmap_is_hashed_absent_with_a_warning() {
     let body = webhook.mutate(&bytes(&review)).await.json();
     assert_eq!(body["response"]["allowed"], true);
     let sources = template_annotations(&patched_object(&review, &body))["confighash.io/sources"].clone();
-    assert!(sources.as_str().expect("sources").contains("configmap/not-there@absent"), "{sources}");
+    assert!(
+        sources
+            .as_str()
+            .expect("sources")
+            .contains("configmap/not-there@absent"),
+        "{sources}"
+    );
     let warnings = body["response"]["warnings"].as_array().expect("warnings");
     assert_eq!(warnings.len(), 1);
-    assert!(warnings[0].as_str().expect("warning").contains("demo/not-there"), "{warnings:?}");
+    assert!(
+        warnings[0].as_str().expect("warning").contains("demo/not-there"),
+        "{warnings:?}"
+    );
 }
 
 #[tokio::test]
@@ -136,7 +156,10 @@ async fn extra_and_exclude_annotations_change_the_sources() {
     annotations["confighash.io/extra-configmaps"] = json!("feature-flags");
     let body = webhook.mutate(&bytes(&review)).await.json();
     let sources = template_annotations(&patched_object(&review, &body))["confighash.io/sources"].clone();
-    assert_eq!(sources, "configmap/web-config@81e52ba0ff96,configmap/web-env@e3a956e31eea");
+    assert_eq!(
+        sources,
+        "configmap/web-config@81e52ba0ff96,configmap/web-env@e3a956e31eea"
+    );
 }
 
 #[tokio::test]
@@ -210,7 +233,11 @@ async fn bodies_over_the_limit_get_413() {
 
 #[tokio::test]
 async fn the_limit_follows_max_body_bytes() {
-    let webhook = Webhook::with(WebhookOptions { max_body_bytes: 4096, ..Default::default() }).await;
+    let webhook = Webhook::with(WebhookOptions {
+        max_body_bytes: 4096,
+        ..Default::default()
+    })
+    .await;
     assert_eq!(webhook.mutate(&bytes(&update_review())).await.status, 413);
     assert_eq!(webhook.mutate(&bytes(&create_review())).await.status, 413);
 }
@@ -241,20 +268,30 @@ async fn tls_1_2_and_1_3_are_both_served_http_1_1_only() {
     for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
         let mut config = common::client::client_config(&webhook.certs.ca, &[version]);
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        let mut conn = common::client::Conn::connect_with(webhook.addr, config).await.expect("handshake");
+        let mut conn = common::client::Conn::connect_with(webhook.addr, config)
+            .await
+            .expect("handshake");
         assert_eq!(conn.tls_version, Some(version.version));
         assert_eq!(conn.post("/mutate", bytes(&create_review())).await.status, 200);
     }
     let mut h2_only = common::client::client_config(&webhook.certs.ca, rustls::ALL_VERSIONS);
     h2_only.alpn_protocols = vec![b"h2".to_vec()];
-    assert!(common::client::Conn::connect_with(webhook.addr, h2_only).await.is_err(), "no HTTP/2");
+    assert!(
+        common::client::Conn::connect_with(webhook.addr, h2_only)
+            .await
+            .is_err(),
+        "no HTTP/2"
+    );
 }
 
 #[tokio::test]
 async fn ops_endpoints_report_health_readiness_and_metrics() {
     let webhook = Webhook::start().await;
     assert_eq!(webhook.ops_get("/healthz").await.status, 200);
-    common::eventually("readiness", async || webhook.ops_get("/readyz").await.status == 200).await;
+    common::eventually("readiness", async || {
+        webhook.ops_get("/readyz").await.status == 200
+    })
+    .await;
     webhook.mutate(&bytes(&create_review())).await;
     webhook.mutate(b"{").await;
     let metrics = webhook.ops_get("/metrics").await;

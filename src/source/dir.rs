@@ -73,10 +73,14 @@ pub fn documents(path: &Path) -> Result<Vec<Value>> {
         path: path.to_owned(),
         source,
     })?;
-    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).map_err(|e| Error::Manifest {
-        path: path.to_owned(),
-        message: first_line(&e.to_string()),
-    })?;
+    // kubectl reads YAML 1.1: `defaultMode: 0440` is octal 288, not decimal 440.
+    let mut options = serde_saphyr::Options::default();
+    options.legacy_octal_numbers = true;
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple_with_options(&text, options).map_err(|e| Error::Manifest {
+            path: path.to_owned(),
+            message: first_line(&e.to_string()),
+        })?;
     Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
 }
 
@@ -107,4 +111,58 @@ fn configmaps_in(path: &Path) -> Result<Vec<ConfigMap>> {
 
 fn first_line(message: &str) -> String {
     message.lines().next().unwrap_or_default().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> Vec<Value> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("doc.yaml");
+        std::fs::write(&path, yaml).expect("write");
+        documents(&path).expect("parses")
+    }
+
+    #[test]
+    fn numbers_follow_kubectl_yaml_1_1() {
+        let docs = parse("mode: 0440\nplain: 440\nquoted: \"0440\"\n");
+        assert_eq!(
+            docs,
+            [serde_json::json!({"mode": 288, "plain": 440, "quoted": "0440"})]
+        );
+    }
+
+    #[test]
+    fn multi_document_files_and_lists_load_every_configmap() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let yaml = "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: x}\ndata: {k: v}\n---\n\
+            apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: b}}\n\
+            - {apiVersion: v1, kind: Secret, metadata: {name: s}}\n---\n";
+        std::fs::write(dir.path().join("all.yaml"), yaml).expect("write");
+        std::fs::write(dir.path().join("notes.txt"), "ignored").expect("write");
+        let source = DirSource::load(dir.path()).expect("loads");
+        assert_eq!(source.len(), 2);
+        assert!(source.get("x", "a").is_some());
+        assert!(
+            source.get("other", "a").is_none(),
+            "a namespaced file matches only its namespace"
+        );
+        assert!(
+            source.get("any", "b").is_some(),
+            "a file without namespace matches any"
+        );
+        assert!(source.get("x", "s").is_none(), "Secrets are not ConfigMaps");
+    }
+
+    #[test]
+    fn a_broken_file_names_itself_on_one_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("bad.yaml"), "a: [unclosed\n").expect("write");
+        let message = DirSource::load(dir.path()).err().expect("fails").to_string();
+        assert!(
+            message.contains("bad.yaml") && !message.contains('\n'),
+            "{message}"
+        );
+    }
 }

@@ -56,7 +56,9 @@ pub fn client_config(ca: &Path, versions: &[&'static rustls::SupportedProtocolVe
 impl Conn {
     /// Connects with TLS 1.2 or 1.3, verifying `localhost` against `ca`.
     pub async fn connect(addr: SocketAddr, ca: &Path) -> Self {
-        Self::connect_with(addr, client_config(ca, rustls::ALL_VERSIONS)).await.expect("TLS connect")
+        Self::connect_with(addr, client_config(ca, rustls::ALL_VERSIONS))
+            .await
+            .expect("TLS connect")
     }
 
     /// Connects with a given client config.
@@ -66,14 +68,22 @@ impl Conn {
         let tls = TlsConnector::from(Arc::new(config)).connect(name, tcp).await?;
         let (_, session) = tls.get_ref();
         let tls_version = session.protocol_version();
-        let peer_certificate = session.peer_certificates().and_then(|c| c.first()).map(|c| c.clone().into_owned());
+        let peer_certificate = session
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|c| c.clone().into_owned());
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
             .map_err(std::io::Error::other)?;
         let closed = tokio::spawn(async move {
             _ = conn.await;
         });
-        Ok(Self { sender, tls_version, peer_certificate, closed })
+        Ok(Self {
+            sender,
+            tls_version,
+            peer_certificate,
+            closed,
+        })
     }
 
     /// POSTs a JSON body.
@@ -92,18 +102,31 @@ impl Conn {
         let response = self.sender.send_request(request).await?;
         let (parts, body) = response.into_parts();
         let body = body.collect().await?.to_bytes();
-        Ok(Reply { status: parts.status.as_u16(), headers: parts.headers, body })
+        Ok(Reply {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body,
+        })
     }
 }
 
 /// A plain-HTTP GET on a new connection.
 pub async fn http_get(addr: SocketAddr, path: &str) -> Reply {
     let tcp = TcpStream::connect(addr).await.expect("connect");
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.expect("handshake");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .expect("handshake");
     tokio::spawn(conn);
-    let request = Request::get(path).header("host", "localhost").body(Full::new(Bytes::new())).expect("request");
+    let request = Request::get(path)
+        .header("host", "localhost")
+        .body(Full::new(Bytes::new()))
+        .expect("request");
     let response = sender.send_request(request).await.expect("GET");
     let (parts, body) = response.into_parts();
     let body = body.collect().await.expect("body").to_bytes();
-    Reply { status: parts.status.as_u16(), headers: parts.headers, body }
+    Reply {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body,
+    }
 }

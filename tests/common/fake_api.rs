@@ -69,7 +69,9 @@ impl FakeApi {
         super::setup();
         let dir = tempfile::tempdir().expect("tempdir");
         let certs = super::certs(dir.path());
-        let chain = CertificateDer::pem_file_iter(&certs.cert).expect("cert").collect::<Result<Vec<_>, _>>();
+        let chain = CertificateDer::pem_file_iter(&certs.cert)
+            .expect("cert")
+            .collect::<Result<Vec<_>, _>>();
         let key = PrivateKeyDer::from_pem_file(&certs.key).expect("key");
         let mut config = ServerConfig::builder()
             .with_no_client_auth()
@@ -78,18 +80,29 @@ impl FakeApi {
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         let store = Arc::new(Store::default());
         let router = Router::new()
-            .route("/api/v1/namespaces/{namespace}/configmaps/{name}", get(get_configmap))
+            .route(
+                "/api/v1/namespaces/{namespace}/configmaps/{name}",
+                get(get_configmap),
+            )
             .fallback(not_found)
             .with_state(store.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let task = tokio::spawn(serve(listener, TlsAcceptor::from(Arc::new(config)), router));
-        Self { addr, ca: certs.ca, store, task, _dir: dir }
+        Self {
+            addr,
+            ca: certs.ca,
+            store,
+            task,
+            _dir: dir,
+        }
     }
 
     /// A real kube client for this server, default namespace `default`.
     pub fn client(&self) -> kube::Client {
-        let url: hyper::Uri = format!("https://127.0.0.1:{}", self.addr.port()).parse().expect("url");
+        let url: hyper::Uri = format!("https://127.0.0.1:{}", self.addr.port())
+            .parse()
+            .expect("url");
         let mut config = kube::Config::new(url);
         let ca = CertificateDer::from_pem_file(&self.ca).expect("CA");
         config.root_cert = Some(vec![ca.to_vec()]);
@@ -108,16 +121,27 @@ impl FakeApi {
     pub fn put_object(&self, mut object: Value) {
         let rv = self.store.resource_version.fetch_add(1, Ordering::SeqCst) + 1;
         let meta = &mut object["metadata"];
-        let (namespace, name) = (meta["namespace"].as_str().unwrap_or("default").to_owned(), meta["name"].as_str().expect("name").to_owned());
+        let (namespace, name) = (
+            meta["namespace"].as_str().unwrap_or("default").to_owned(),
+            meta["name"].as_str().expect("name").to_owned(),
+        );
         meta["namespace"] = json!(namespace);
         meta["uid"] = json!(format!("uid-{namespace}-{name}"));
         meta["resourceVersion"] = json!(rv.to_string());
         meta["creationTimestamp"] = json!("2026-11-20T09:00:00Z");
-        self.store.objects.lock().expect("lock").insert((namespace, name), object);
+        self.store
+            .objects
+            .lock()
+            .expect("lock")
+            .insert((namespace, name), object);
     }
 
     pub fn delete_configmap(&self, namespace: &str, name: &str) {
-        self.store.objects.lock().expect("lock").remove(&(namespace.into(), name.into()));
+        self.store
+            .objects
+            .lock()
+            .expect("lock")
+            .remove(&(namespace.into(), name.into()));
     }
 
     pub fn set_fault(&self, fault: Fault) {
@@ -146,7 +170,8 @@ async fn serve(listener: TcpListener, tls: TlsAcceptor, router: Router) {
         let (tls, service) = (tls.clone(), TowerToHyperService::new(router.clone()));
         connections.spawn(async move {
             let Ok(stream) = tls.accept(tcp).await else { return };
-            let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            let conn =
+                hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
             _ = conn.await;
         });
     }
@@ -194,16 +219,33 @@ async fn get_configmap(
     if let Some(response) = intercept(&store, &method, &uri, query).await {
         return response;
     }
-    let found = store.objects.lock().expect("lock").get(&(namespace, name.clone())).cloned();
+    let found = store
+        .objects
+        .lock()
+        .expect("lock")
+        .get(&(namespace, name.clone()))
+        .cloned();
     match found {
         Some(object) => json_response(StatusCode::OK, &object),
         None => status(404, "NotFound", format!("configmaps \"{name}\" not found")),
     }
 }
 
-async fn not_found(State(store): State<Arc<Store>>, method: Method, uri: Uri, RawQuery(q): RawQuery) -> Response {
+async fn not_found(
+    State(store): State<Arc<Store>>,
+    method: Method,
+    uri: Uri,
+    RawQuery(q): RawQuery,
+) -> Response {
     if let Some(response) = intercept(&store, &method, &uri, q).await {
         return response;
     }
-    status(404, "NotFound", format!("the server could not find the requested resource ({})", uri.path()))
+    status(
+        404,
+        "NotFound",
+        format!(
+            "the server could not find the requested resource ({})",
+            uri.path()
+        ),
+    )
 }

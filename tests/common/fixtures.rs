@@ -47,7 +47,9 @@ pub fn patched_object(request: &Value, response: &Value) -> Value {
 pub fn response_patch(response: &Value) -> Option<json_patch::Patch> {
     use base64::Engine;
     let encoded = response["response"]["patch"].as_str()?;
-    let raw = base64::engine::general_purpose::STANDARD.decode(encoded).expect("patch is base64");
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .expect("patch is base64");
     Some(serde_json::from_slice(&raw).expect("patch is a JSONPatch"))
 }
 

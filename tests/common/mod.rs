@@ -5,6 +5,7 @@
 pub mod client;
 pub mod fake_api;
 pub mod fixtures;
+pub mod process;
 
 use std::{net::SocketAddr, path::Path, sync::Arc, sync::Once, time::Duration};
 
@@ -60,6 +61,8 @@ pub struct WebhookOptions {
     pub max_body_bytes: usize,
     pub tls_reload_interval: Duration,
     pub drain_timeout: Duration,
+    /// Serve these files instead of a fresh pair.
+    pub tls: Option<DevCerts>,
 }
 
 impl Default for WebhookOptions {
@@ -70,6 +73,7 @@ impl Default for WebhookOptions {
             max_body_bytes: 8 << 20,
             tls_reload_interval: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(5),
+            tls: None,
         }
     }
 }
@@ -84,7 +88,7 @@ impl Webhook {
     pub async fn with(opts: WebhookOptions) -> Self {
         setup();
         let dir = tempfile::tempdir().expect("tempdir");
-        let certs = certs(dir.path());
+        let certs = opts.tls.clone().unwrap_or_else(|| certs(dir.path()));
         let store = Arc::new(CertStore::load(certs.cert.clone(), certs.key.clone()).expect("load certs"));
         let config = ServerConfig {
             listen: "127.0.0.1:0".parse().expect("addr"),
@@ -100,7 +104,15 @@ impl Webhook {
         let (addr, ops) = (server.webhook_addr(), server.ops_addr());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async { _ = stopped.await }));
-        Self { addr, ops, certs, store, stop: Some(stop), task: Some(task), _dir: dir }
+        Self {
+            addr,
+            ops,
+            certs,
+            store,
+            stop: Some(stop),
+            task: Some(task),
+            _dir: dir,
+        }
     }
 
     /// A new keep-alive HTTPS connection trusting the server's CA.
@@ -110,7 +122,10 @@ impl Webhook {
 
     /// POSTs `body` to `/mutate?timeout=10s` on a new connection.
     pub async fn mutate(&self, body: &[u8]) -> client::Reply {
-        self.connect().await.post("/mutate?timeout=10s", body.to_vec()).await
+        self.connect()
+            .await
+            .post("/mutate?timeout=10s", body.to_vec())
+            .await
     }
 
     /// GETs a path on the ops listener.

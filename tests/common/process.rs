@@ -1,0 +1,102 @@
+//! The real `confighash` binary as a child process, for signals and the offline commands.
+
+use std::{
+    net::SocketAddr,
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+/// A `confighash serve --dev` child with its listening addresses read from its JSON log.
+pub struct ServeProcess {
+    pub child: Child,
+    pub webhook: SocketAddr,
+    pub ops: SocketAddr,
+    pub logs: mpsc::Receiver<String>,
+}
+
+pub fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_confighash"))
+}
+
+impl ServeProcess {
+    /// Starts `serve --dev` with certificates in `cert_dir` and the example ConfigMaps.
+    pub fn start(cert_dir: &Path, extra: &[&str]) -> Self {
+        let mut child = binary()
+            .args([
+                "serve",
+                "--dev",
+                "--listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                "127.0.0.1:0",
+            ])
+            .args(["--log-format", "json", "--dev-cert-dir"])
+            .arg(cert_dir)
+            .arg("--configmaps-from")
+            .arg(super::repo().join("examples/configmaps"))
+            .args(extra)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn confighash");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, logs) = mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (mut webhook, mut ops) = (None, None);
+        while webhook.is_none() || ops.is_none() {
+            let line = logs
+                .recv_timeout(Duration::from_secs(20))
+                .expect("server start-up log");
+            let entry: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
+            let address = entry["address"].as_str().and_then(|a| a.parse().ok());
+            match entry["message"].as_str() {
+                Some(m) if m.starts_with("webhook listening") => webhook = address,
+                Some(m) if m.starts_with("ops listening") => ops = address,
+                _ => {}
+            }
+        }
+        Self {
+            child,
+            webhook: webhook.expect("webhook"),
+            ops: ops.expect("ops"),
+            logs,
+        }
+    }
+
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args(["-s", name, &self.child.id().to_string()])
+            .status();
+        assert!(status.expect("kill").success());
+    }
+
+    /// Waits up to `limit` for the process to exit.
+    pub fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "server did not exit within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        _ = self.child.kill();
+        _ = self.child.wait();
+    }
+}
