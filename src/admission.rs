@@ -19,9 +19,10 @@ pub use self::wire::{InvalidReview, decode, encode};
 use self::workload::Workload;
 use crate::{
     annotations::{self, AnnotationKeys},
-    digest::{self, SourceKind, Sources},
+    digest::{self, Sources},
+    hash_key::HashKey,
     references::{self, References},
-    source::{ConfigMapSource, Lookups},
+    source::{Lookups, Object, Source},
 };
 
 /// The review as the API server sends it.
@@ -48,6 +49,9 @@ pub struct Options {
     pub lookup_timeout: Duration,
     /// Allow or deny when the reads fail.
     pub on_lookup_error: LookupErrorPolicy,
+    /// `--secrets`: Secret references count, digested with this HMAC key. `None`: Secrets
+    /// are never read.
+    pub secrets: Option<HashKey>,
 }
 
 impl Default for Options {
@@ -56,6 +60,7 @@ impl Default for Options {
             keys: AnnotationKeys::default(),
             lookup_timeout: Duration::from_secs(2),
             on_lookup_error: LookupErrorPolicy::Allow,
+            secrets: None,
         }
     }
 }
@@ -103,10 +108,11 @@ pub struct Target {
 }
 
 impl Target {
-    /// References of `workload` under `keys`.
-    pub fn new(namespace: String, workload: Workload, keys: &AnnotationKeys) -> Self {
+    /// References of `workload` under `options`.
+    pub fn new(namespace: String, workload: Workload, options: &Options) -> Self {
         let annotations = workload.metadata().annotations.clone().unwrap_or_default();
-        let references = references::find(workload.template().spec.as_ref(), &annotations, keys);
+        let spec = workload.template().spec.as_ref();
+        let references = references::find(spec, &annotations, &options.keys, options.secrets.is_some());
         Self {
             namespace,
             workload,
@@ -125,7 +131,7 @@ pub enum Prepared {
 }
 
 /// Classifies a request (contract §5: other kinds, operations and deletions pass untouched).
-pub fn prepare(req: &Request, keys: &AnnotationKeys) -> Result<Prepared, InvalidReview> {
+pub fn prepare(req: &Request, options: &Options) -> Result<Prepared, InvalidReview> {
     let ours = matches!(req.operation, Operation::Create | Operation::Update)
         && req.kind.group == "apps"
         && req.kind.version == "v1"
@@ -140,7 +146,10 @@ pub fn prepare(req: &Request, keys: &AnnotationKeys) -> Result<Prepared, Invalid
     if meta.deletion_timestamp.is_some() {
         return Ok(Prepared::Done(Outcome::Ignored));
     }
-    if keys.skips(meta.annotations.as_ref(), meta.labels.as_ref()) {
+    if options
+        .keys
+        .skips(meta.annotations.as_ref(), meta.labels.as_ref())
+    {
         return Ok(Prepared::Done(Outcome::Skipped));
     }
     let namespace = req
@@ -148,7 +157,9 @@ pub fn prepare(req: &Request, keys: &AnnotationKeys) -> Result<Prepared, Invalid
         .clone()
         .or_else(|| meta.namespace.clone())
         .unwrap_or_default();
-    Ok(Prepared::Lookup(Box::new(Target::new(namespace, workload, keys))))
+    Ok(Prepared::Lookup(Box::new(Target::new(
+        namespace, workload, options,
+    ))))
 }
 
 /// The result of [`decide`].
@@ -162,9 +173,10 @@ pub struct Decided {
     pub warnings: Vec<String>,
 }
 
-/// The second, pure step: digests and patch from the looked-up ConfigMaps.
-pub fn decide(target: &Target, lookups: &Lookups, keys: &AnnotationKeys) -> Decided {
-    let sources = source_digests(&target.references, lookups);
+/// The second, pure step: digests and patch from the looked-up sources.
+pub fn decide(target: &Target, lookups: &Lookups, options: &Options) -> Decided {
+    let keys = &options.keys;
+    let sources = source_digests(&target.references, lookups, options.secrets.as_ref());
     let desired = annotations::desired(keys, &sources);
     let patch = patch::annotations(
         target.workload.template().metadata.as_ref(),
@@ -174,10 +186,11 @@ pub fn decide(target: &Target, lookups: &Lookups, keys: &AnnotationKeys) -> Deci
     let warnings = target
         .references
         .iter()
-        .filter(|(name, sel)| !sel.optional && lookups.get(*name).is_none_or(Option::is_none))
-        .map(|(name, _)| {
+        .filter(|(id, sel)| !sel.optional && lookups.get(*id).is_none_or(Option::is_none))
+        .map(|((kind, name), _)| {
             format!(
-                "confighash: ConfigMap {}/{name} not found; hashed as absent",
+                "confighash: {} {}/{name} not found; hashed as absent",
+                kind.kind(),
                 target.namespace
             )
         })
@@ -189,16 +202,18 @@ pub fn decide(target: &Target, lookups: &Lookups, keys: &AnnotationKeys) -> Deci
     }
 }
 
-/// The per-source digests: each referenced ConfigMap under its merged key selection.
-pub fn source_digests(references: &References, lookups: &Lookups) -> Sources {
+/// The per-source digests: each referenced object under its merged key selection. Secrets
+/// take the HMAC key; `find` leaves them out when there is none, so none is skipped here.
+pub fn source_digests(references: &References, lookups: &Lookups, secret_key: Option<&HashKey>) -> Sources {
     references
         .iter()
-        .map(|(name, sel)| {
-            let digest = lookups
-                .get(name)
-                .and_then(Option::as_ref)
-                .map(|cm| digest::configmap(cm, &sel.keys));
-            ((SourceKind::ConfigMap, name.clone()), digest)
+        .filter_map(|(id, sel)| {
+            let digest = match lookups.get(id).and_then(Option::as_ref) {
+                None => None,
+                Some(Object::ConfigMap(cm)) => Some(digest::configmap(cm, &sel.keys)),
+                Some(Object::Secret(secret)) => Some(digest::secret(secret, &sel.keys, secret_key?)),
+            };
+            Some((id.clone(), digest))
         })
         .collect()
 }
@@ -226,16 +241,12 @@ pub struct LookupCount {
 }
 
 /// Answers one admission request: prepare, look up within the budget, decide.
-pub async fn review(
-    req: &Request,
-    source: &ConfigMapSource,
-    opts: &Options,
-) -> Result<Decision, InvalidReview> {
+pub async fn review(req: &Request, source: &Source, opts: &Options) -> Result<Decision, InvalidReview> {
     let started = Instant::now();
     let span = info_span!("admission", uid = %req.uid, namespace = %req.namespace.as_deref().unwrap_or(""),
         kind = %req.kind.kind, name = %object_name(req), operation = ?req.operation, dry_run = req.dry_run);
     async {
-        let decision = match prepare(req, &opts.keys)? {
+        let decision = match prepare(req, opts)? {
             Prepared::Done(outcome) => Decision {
                 response: AdmissionResponse::from(req),
                 outcome,
@@ -254,20 +265,15 @@ pub async fn review(
     .await
 }
 
-async fn lookup_and_decide(
-    req: &Request,
-    target: &Target,
-    source: &ConfigMapSource,
-    opts: &Options,
-) -> Decision {
-    let names = target.references.keys().map(String::as_str);
-    let read = tokio::time::timeout(opts.lookup_timeout, source.get_all(&target.namespace, names)).await;
+async fn lookup_and_decide(req: &Request, target: &Target, source: &Source, opts: &Options) -> Decision {
+    let ids = target.references.keys();
+    let read = tokio::time::timeout(opts.lookup_timeout, source.get_all(&target.namespace, ids)).await;
     let read = read.unwrap_or(Err(crate::Error::LookupTimeout(opts.lookup_timeout)));
     let mut response = AdmissionResponse::from(req);
     let lookups = match read {
         Ok(lookups) => lookups,
         Err(err) => {
-            error!(error = %err, "ConfigMap lookup failed; config-hash left unchanged");
+            error!(error = %err, "lookup failed; config-hash left unchanged");
             let failed = LookupCount {
                 failed: Some(err.metric_label()),
                 ..Default::default()
@@ -295,7 +301,7 @@ async fn lookup_and_decide(
         absent: lookups.len() as u64 - found,
         failed: None,
     };
-    let decided = decide(target, &lookups, &opts.keys);
+    let decided = decide(target, &lookups, opts);
     for warning in &decided.warnings {
         warn!("{warning}");
     }

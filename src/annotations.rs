@@ -21,6 +21,10 @@ pub struct AnnotationKeys {
     pub extra_configmaps: String,
     /// `<prefix>/exclude-configmaps` on the workload.
     pub exclude_configmaps: String,
+    /// `<prefix>/extra-secrets` on the workload.
+    pub extra_secrets: String,
+    /// `<prefix>/exclude-secrets` on the workload.
+    pub exclude_secrets: String,
 }
 
 impl AnnotationKeys {
@@ -33,6 +37,8 @@ impl AnnotationKeys {
             skip: key("skip"),
             extra_configmaps: key("extra-configmaps"),
             exclude_configmaps: key("exclude-configmaps"),
+            extra_secrets: key("extra-secrets"),
+            exclude_secrets: key("exclude-secrets"),
         }
     }
 

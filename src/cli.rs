@@ -8,7 +8,8 @@ use crate::{
     Error, Result,
     admission::{LookupErrorPolicy, Options},
     annotations::{AnnotationKeys, DEFAULT_PREFIX},
-    source::{ClusterSource, ConfigMapSource, DirSource},
+    hash_key::HashKey,
+    source::{ClusterSource, DirSource, Source},
     telemetry::LogFormat,
 };
 
@@ -51,6 +52,10 @@ pub struct ServeArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub source: SourceArgs,
+    /// With --secrets: when the key file does not exist yet, read the key from this Secret
+    /// (NAMESPACE/NAME), creating it with a random key if it is missing too.
+    #[arg(long, value_name = "NAMESPACE/NAME")]
+    pub secret_hash_key_secret: Option<String>,
     /// Largest request body accepted; larger ones get HTTP 413.
     #[arg(long, default_value_t = 8 * 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -130,11 +135,43 @@ pub struct AdmissionArgs {
     /// When ConfigMaps cannot be read in time: allow unchanged (with a warning) or deny.
     #[arg(long, value_enum, default_value_t)]
     pub on_lookup_error: LookupErrorPolicy,
+    /// Also hash the Secrets the pod template consumes (needs --secret-hash-key-file and
+    /// RBAC to read Secrets).
+    #[arg(long)]
+    pub secrets: bool,
+    /// HMAC key of Secret digests: a file of at least 32 bytes, re-read when it changes.
+    #[arg(long, value_name = "PATH")]
+    pub secret_hash_key_file: Option<PathBuf>,
 }
 
 impl AdmissionArgs {
-    /// The admission options these flags give.
+    /// The key file to use: `None` without `--secrets`; an error when the combination is wrong.
+    pub fn secret_hash_key_file(&self) -> Result<Option<&PathBuf>> {
+        match (self.secrets, &self.secret_hash_key_file) {
+            (true, Some(path)) => Ok(Some(path)),
+            (true, None) => Err(Error::Config(
+                "--secrets needs --secret-hash-key-file: a file of at least 32 random bytes, e.g. from \
+                 `head -c 48 /dev/urandom | base64 > hash.key` (the Helm chart creates and keeps one)"
+                    .into(),
+            )),
+            (false, Some(_)) => Err(Error::Config(
+                "--secret-hash-key-file is used only with --secrets".into(),
+            )),
+            (false, None) => Ok(None),
+        }
+    }
+
+    /// The options for the offline commands: the key, if any, is read from its file.
     pub fn options(&self) -> Result<Options> {
+        let key = self
+            .secret_hash_key_file()?
+            .map(|path| HashKey::load(path))
+            .transpose()?;
+        self.options_with(key)
+    }
+
+    /// The admission options these flags give, with the Secret hash key already loaded.
+    pub fn options_with(&self, secrets: Option<HashKey>) -> Result<Options> {
         let prefix = self.annotation_prefix.trim_end_matches('/');
         if prefix.is_empty() || prefix.contains('/') {
             return Err(Error::Config(format!(
@@ -149,14 +186,15 @@ impl AdmissionArgs {
             keys: AnnotationKeys::new(prefix),
             lookup_timeout: self.lookup_timeout,
             on_lookup_error: self.on_lookup_error,
+            secrets,
         })
     }
 }
 
-/// Where ConfigMaps are read from.
+/// Where ConfigMaps and Secrets are read from.
 #[derive(Debug, Args)]
 pub struct SourceArgs {
-    /// Read ConfigMaps from the YAML files in DIR instead of the cluster.
+    /// Read ConfigMaps (and, with --secrets, Secrets) from the YAML files in DIR instead of the cluster.
     #[arg(long, value_name = "DIR")]
     pub configmaps_from: Option<PathBuf>,
 }
@@ -164,10 +202,10 @@ pub struct SourceArgs {
 impl SourceArgs {
     /// The directory source, or a cluster client from the usual kube configuration
     /// (in-cluster service account or KUBECONFIG).
-    pub async fn source(&self) -> Result<ConfigMapSource> {
+    pub async fn source(&self) -> Result<Source> {
         Ok(match &self.configmaps_from {
-            Some(dir) => ConfigMapSource::Dir(DirSource::load(dir)?),
-            None => ConfigMapSource::Cluster(ClusterSource::new(kube::Client::try_default().await?)),
+            Some(dir) => Source::Dir(DirSource::load(dir)?),
+            None => Source::Cluster(ClusterSource::new(kube::Client::try_default().await?)),
         })
     }
 }
@@ -252,5 +290,37 @@ mod tests {
             unreachable!("review parses as review")
         };
         assert!(review.admission.options().is_err());
+    }
+}
+
+#[cfg(test)]
+mod secret_flag_tests {
+    use super::*;
+
+    fn admission(args: &[&str]) -> AdmissionArgs {
+        let mut argv = vec!["confighash", "review"];
+        argv.extend(args);
+        let Command::Review(review) = Cli::try_parse_from(argv).expect("parses").command else {
+            unreachable!("review parses as review")
+        };
+        review.admission
+    }
+
+    #[test]
+    fn secrets_without_a_key_file_refuse_with_instructions() {
+        let message = admission(&["--secrets"])
+            .options()
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            message.contains("--secret-hash-key-file") && message.contains("/dev/urandom"),
+            "{message}"
+        );
+        let message = admission(&["--secret-hash-key-file", "k"])
+            .options()
+            .expect_err("refused")
+            .to_string();
+        assert!(message.contains("only with --secrets"), "{message}");
+        assert!(admission(&[]).options().expect("no secrets").secrets.is_none());
     }
 }

@@ -1,15 +1,16 @@
 //! Content digest, version 1 (contract §4): the byte-exact encoding of what a pod sees of
-//! its ConfigMaps, and the combined digest written to the pod template.
+//! its ConfigMaps and Secrets, and the combined digest written to the pod template.
 //!
 //! The bytes produced here are a compatibility promise: every cluster that upgrades
 //! restarts every workload if they change. The tests pin them with the contract vectors.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::ConfigMap;
+use hmac::Mac;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use sha2::{Digest as _, Sha256};
 
-use crate::references::Keys;
+use crate::{hash_key::HashKey, references::Keys};
 
 /// Version of the encoding below; a different encoding needs a new version and a new major.
 pub const DIGEST_VERSION: u8 = 1;
@@ -29,6 +30,8 @@ pub type SourceDigest = [u8; 32];
 pub enum SourceKind {
     /// A ConfigMap.
     ConfigMap,
+    /// A Secret (digested with HMAC, contract §4.4).
+    Secret,
 }
 
 impl SourceKind {
@@ -36,6 +39,15 @@ impl SourceKind {
     pub fn as_str(self) -> &'static str {
         match self {
             SourceKind::ConfigMap => "configmap",
+            SourceKind::Secret => "secret",
+        }
+    }
+
+    /// The Kubernetes kind, for messages.
+    pub fn kind(self) -> &'static str {
+        match self {
+            SourceKind::ConfigMap => "ConfigMap",
+            SourceKind::Secret => "Secret",
         }
     }
 }
@@ -52,7 +64,7 @@ pub struct Entry<'a> {
 }
 
 /// The entries of a ConfigMap that the selection keeps, sorted by key (contract §4.1).
-pub fn entries<'a>(cm: &'a ConfigMap, keys: &'a Keys) -> Vec<Entry<'a>> {
+pub fn configmap_entries<'a>(cm: &'a ConfigMap, keys: &'a Keys) -> Vec<Entry<'a>> {
     let data = cm.data.iter().flatten().map(|(k, v)| Entry {
         key: k,
         tag: TAG_DATA,
@@ -63,7 +75,21 @@ pub fn entries<'a>(cm: &'a ConfigMap, keys: &'a Keys) -> Vec<Entry<'a>> {
         tag: TAG_BINARY,
         value: &v.0,
     });
-    let mut all: Vec<Entry<'a>> = data.chain(binary).collect();
+    select(data.chain(binary).collect(), keys)
+}
+
+/// The entries of a Secret: its decoded `data` values, tag 0x01 (contract §4.4).
+pub fn secret_entries<'a>(secret: &'a Secret, keys: &'a Keys) -> Vec<Entry<'a>> {
+    let data = secret.data.iter().flatten().map(|(k, v)| Entry {
+        key: k,
+        tag: TAG_BINARY,
+        value: &v.0,
+    });
+    select(data.collect(), keys)
+}
+
+/// Keeps the selected entries, adds missing selected keys, and sorts by key.
+fn select<'a>(mut all: Vec<Entry<'a>>, keys: &'a Keys) -> Vec<Entry<'a>> {
     if let Keys::Some(selected) = keys {
         all.retain(|e| selected.contains(e.key));
         for key in selected {
@@ -82,7 +108,7 @@ pub fn entries<'a>(cm: &'a ConfigMap, keys: &'a Keys) -> Vec<Entry<'a>> {
 }
 
 /// Feeds the encoding of `entries` to `hasher`: `u32 BE len(key) ‖ key ‖ tag ‖ u64 BE len(value) ‖ value`.
-pub fn encode_into(hasher: &mut impl sha2::digest::Update, entries: &[Entry<'_>]) {
+pub fn encode_into(hasher: &mut impl hmac::digest::Update, entries: &[Entry<'_>]) {
     for e in entries {
         hasher.update(&(e.key.len() as u32).to_be_bytes());
         hasher.update(e.key.as_bytes());
@@ -95,12 +121,20 @@ pub fn encode_into(hasher: &mut impl sha2::digest::Update, entries: &[Entry<'_>]
 /// The source digest of one ConfigMap under a key selection (contract §4.2).
 pub fn configmap(cm: &ConfigMap, keys: &Keys) -> SourceDigest {
     let mut hasher = Sha256::new();
-    encode_into(&mut hasher, &entries(cm, keys));
+    encode_into(&mut hasher, &configmap_entries(cm, keys));
     hasher.finalize().into()
 }
 
+/// The source digest of one Secret: HMAC-SHA256 under `key` over the same encoding, so
+/// an annotation never lets anyone test guesses of a low-entropy secret offline.
+pub fn secret(secret: &Secret, keys: &Keys, key: &HashKey) -> SourceDigest {
+    let mut mac = key.mac();
+    encode_into(&mut mac, &secret_entries(secret, keys));
+    mac.finalize().into_bytes().into()
+}
+
 /// A source in the combined digest: its digest, or `None` when it does not exist.
-pub type Sources = BTreeMap<(SourceKind, String), Option<SourceDigest>>;
+pub type Sources = BTreeMap<crate::references::SourceId, Option<SourceDigest>>;
 
 /// The combined digest over all sources, written `sha256:<64 hex>` (contract §4.3).
 /// `Sources` is a BTreeMap keyed by (kind, name), so iteration is already the digest order.
@@ -163,13 +197,13 @@ mod tests {
     fn encoded(cm: &ConfigMap, keys: &Keys) -> Vec<u8> {
         #[derive(Default)]
         struct Collect(Vec<u8>);
-        impl sha2::digest::Update for Collect {
+        impl hmac::digest::Update for Collect {
             fn update(&mut self, data: &[u8]) {
                 self.0.extend_from_slice(data);
             }
         }
         let mut out = Collect::default();
-        encode_into(&mut out, &entries(cm, keys));
+        encode_into(&mut out, &configmap_entries(cm, keys));
         out.0
     }
 
@@ -239,7 +273,10 @@ mod tests {
     #[test]
     fn keys_sort_bytewise_not_by_locale() {
         let upper = cm(&[("a", "1"), ("B", "2")], &[]);
-        let keys: Vec<&str> = entries(&upper, &Keys::All).iter().map(|e| e.key).collect();
+        let keys: Vec<&str> = configmap_entries(&upper, &Keys::All)
+            .iter()
+            .map(|e| e.key)
+            .collect();
         assert_eq!(keys, ["B", "a"]);
     }
 
@@ -274,5 +311,85 @@ mod tests {
     #[test]
     fn no_sources_hash_the_empty_input() {
         assert_eq!(combined(&Sources::new()), format!("sha256:{EMPTY_DIGEST}"));
+    }
+
+    // contract §4.4, computed with Python's hmac module from the documented bytes.
+    const SECRET_KEY: &[u8; 32] = b"0123456789abcdef0123456789abcdef";
+    const DB_BYTES: &str = "00000008 70617373776f7264 01 0000000000000007 68756e74657232";
+    const DB_HMAC: &str = "89390e1093419926b64c02d731b2437c1c56581d77a7e13b0c38ce9db343a161";
+    const DB_UNKEYED: &str = "1d5951f869cb0f8989795f10197d1c0dd4301e96c36056032d4d2a69586a1ed4";
+    const APP_AND_DB: &str = "sha256:10f355adf508919649df3d96d8128e5daef67574a1fc1f973cdf84e28e918735";
+
+    fn db_secret() -> Secret {
+        let data = [("password".to_string(), ByteString(b"hunter2".to_vec()))].into();
+        Secret {
+            data: Some(data),
+            ..Default::default()
+        }
+    }
+
+    /// HMAC-SHA256 from its definition (RFC 2104), independent of the hmac crate.
+    fn hmac_by_hand(key: &[u8], message: &[u8]) -> [u8; 32] {
+        let mut block = [0u8; 64];
+        block[..key.len()].copy_from_slice(key);
+        let pad = |byte: u8| block.iter().map(|b| b ^ byte).collect::<Vec<u8>>();
+        let inner = Sha256::new()
+            .chain_update(pad(0x36))
+            .chain_update(message)
+            .finalize();
+        Sha256::new()
+            .chain_update(pad(0x5c))
+            .chain_update(inner)
+            .finalize()
+            .into()
+    }
+
+    #[test]
+    fn secret_digest_is_the_hmac_of_the_documented_bytes() {
+        let key = HashKey::from_bytes(SECRET_KEY).expect("key");
+        let secret = db_secret();
+        let mut bytes = Vec::new();
+        for e in secret_entries(&secret, &Keys::All) {
+            bytes.extend((e.key.len() as u32).to_be_bytes());
+            bytes.extend(e.key.as_bytes());
+            bytes.push(e.tag);
+            bytes.extend((e.value.len() as u64).to_be_bytes());
+            bytes.extend(e.value);
+        }
+        assert_eq!(hex::encode(&bytes), DB_BYTES.replace(' ', ""));
+        assert_eq!(hex::encode(hmac_by_hand(SECRET_KEY, &bytes)), DB_HMAC);
+        assert_eq!(hex::encode(super::secret(&secret, &Keys::All, &key)), DB_HMAC);
+        assert_ne!(hex::encode(super::secret(&secret, &Keys::All, &key)), DB_UNKEYED);
+    }
+
+    #[test]
+    fn secrets_sort_after_configmaps_in_the_combined_digest() {
+        let key = HashKey::from_bytes(SECRET_KEY).expect("key");
+        let app = cm(&[("a", "1"), ("b", "2")], &[]);
+        let sources = Sources::from([
+            (
+                (SourceKind::Secret, "db".into()),
+                Some(super::secret(&db_secret(), &Keys::All, &key)),
+            ),
+            (
+                (SourceKind::ConfigMap, "app".into()),
+                Some(configmap(&app, &Keys::All)),
+            ),
+        ]);
+        assert_eq!(combined(&sources), APP_AND_DB);
+        assert_eq!(
+            sources_annotation(&sources),
+            "configmap/app@e86586d07e4c,secret/db@89390e109341"
+        );
+    }
+
+    #[test]
+    fn another_key_gives_another_secret_digest() {
+        let one = HashKey::from_bytes(SECRET_KEY).expect("key");
+        let other = HashKey::from_bytes(&[b'x'; 32]).expect("key");
+        assert_ne!(
+            super::secret(&db_secret(), &Keys::All, &one),
+            super::secret(&db_secret(), &Keys::All, &other)
+        );
     }
 }

@@ -5,9 +5,11 @@ use std::path::PathBuf;
 /// Errors of confighash.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A ConfigMap read from the cluster failed.
-    #[error("reading ConfigMap {namespace}/{name}: {}", describe(source))]
+    /// A ConfigMap or Secret read from the cluster failed.
+    #[error("reading {kind} {namespace}/{name}: {}", describe(source))]
     Lookup {
+        /// `ConfigMap` or `Secret`.
+        kind: &'static str,
         /// Namespace of the ConfigMap.
         namespace: String,
         /// Name of the ConfigMap.
@@ -16,8 +18,8 @@ pub enum Error {
         #[source]
         source: Box<kube::Error>,
     },
-    /// The ConfigMap lookups did not finish within `--lookup-timeout`.
-    #[error("ConfigMap lookups exceeded the {0:?} budget")]
+    /// The lookups did not finish within `--lookup-timeout`.
+    #[error("ConfigMap/Secret lookups exceeded the {0:?} budget")]
     LookupTimeout(std::time::Duration),
     /// A file could not be read.
     #[error("reading {path}: {source}")]

@@ -12,6 +12,8 @@ pub mod cli;
 pub mod digest;
 /// The crate's error type.
 pub mod error;
+/// The HMAC key of Secret digests.
+pub mod hash_key;
 /// Prometheus metrics.
 pub mod metrics;
 /// The `review` and `hash` subcommands.
@@ -20,7 +22,7 @@ pub mod offline;
 pub mod references;
 /// The HTTPS webhook and ops listeners.
 pub mod server;
-/// Where ConfigMaps are read from.
+/// Where ConfigMaps and Secrets are read from.
 pub mod source;
 /// Logging.
 pub mod telemetry;

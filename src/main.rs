@@ -4,7 +4,7 @@ use anyhow::Context;
 use clap::Parser;
 use confighash::{
     cli::{Cli, Command, ServeArgs, TlsSource},
-    offline,
+    hash_key, offline,
     server::{self, Server, ServerConfig},
     telemetry::{self, LogFormat},
     tls::{dev, reload::CertStore},
@@ -50,12 +50,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tls,
         admission,
         source,
+        secret_hash_key_secret,
         max_body_bytes,
         drain_timeout,
         log_format,
     } = args;
     telemetry::init(log_format);
-    let options = admission.options()?;
+    let key_file = admission.secret_hash_key_file()?;
+    let key = hash_key::for_serve(key_file.map(|p| p.as_path()), secret_hash_key_secret.as_deref()).await?;
+    let options = admission.options_with(key)?;
     let (cert, key) = match tls.source()? {
         TlsSource::Files { cert, key } => (cert, key),
         TlsSource::Dev(dir) => {

@@ -6,14 +6,14 @@ use std::io::{Read, Write};
 use crate::{
     Error, Result,
     admission::{self, Options, Target, workload::Workload},
-    source::{ConfigMapSource, dir::documents},
+    source::{Source, dir::documents},
 };
 
 /// Reads an AdmissionReview from `input` and writes the response review to `output`.
 pub async fn review(
     input: impl Read,
     mut output: impl Write,
-    source: &ConfigMapSource,
+    source: &Source,
     options: &Options,
 ) -> Result<()> {
     let body = read_all(input)?;
@@ -33,7 +33,7 @@ pub async fn hash(
     file: &std::path::Path,
     default_namespace: &str,
     mut output: impl Write,
-    source: &ConfigMapSource,
+    source: &Source,
     options: &Options,
 ) -> Result<()> {
     let mut found = false;
@@ -51,18 +51,18 @@ pub async fn hash(
             .unwrap_or_else(|| default_namespace.to_owned());
         let name = workload.metadata().name.clone().unwrap_or_default();
         let kind = workload.kind();
-        let target = Target::new(namespace, workload, &options.keys);
-        let names = target.references.keys().map(String::as_str);
-        let lookups = tokio::time::timeout(options.lookup_timeout, source.get_all(&target.namespace, names))
+        let target = Target::new(namespace, workload, options);
+        let ids = target.references.keys();
+        let lookups = tokio::time::timeout(options.lookup_timeout, source.get_all(&target.namespace, ids))
             .await
             .unwrap_or(Err(Error::LookupTimeout(options.lookup_timeout)))?;
-        let decided = admission::decide(&target, &lookups, &options.keys);
+        let decided = admission::decide(&target, &lookups, options);
         for warning in &decided.warnings {
             eprintln!("warning: {warning}");
         }
         let mut text = format!("# {kind} {}/{name}\n", target.namespace);
         if decided.desired.is_empty() {
-            text.push_str("# no ConfigMap references\n");
+            text.push_str("# no ConfigMap or Secret references\n");
         }
         for (key, value) in &decided.desired {
             text.push_str(&format!("{key}: {value}\n"));

@@ -1,11 +1,11 @@
-//! What a pod template consumes (contract §3): every ConfigMap reference site, and the
-//! merged selection per ConfigMap that the digest is computed over.
+//! What a pod template consumes (contract §3): every ConfigMap and Secret reference site,
+//! and the merged selection per source that the digest is computed over.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::{Container, KeyToPath, PodSpec};
 
-use crate::annotations::AnnotationKeys;
+use crate::{annotations::AnnotationKeys, digest::SourceKind};
 
 /// Which keys of a ConfigMap a reference takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,22 +39,24 @@ impl Keys {
 /// Where in the pod spec a reference was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Via {
-    /// `volumes[].configMap`
+    /// `volumes[].configMap` or `volumes[].secret`
     Volume,
-    /// `volumes[].projected.sources[].configMap`
+    /// `volumes[].projected.sources[].configMap` or `.secret`
     Projected,
-    /// `env[].valueFrom.configMapKeyRef`
+    /// `env[].valueFrom.configMapKeyRef` or `.secretKeyRef`
     Env,
-    /// `envFrom[].configMapRef`
+    /// `envFrom[].configMapRef` or `.secretRef`
     EnvFrom,
-    /// the `extra-configmaps` annotation
+    /// the `extra-configmaps` or `extra-secrets` annotation
     Annotation,
 }
 
 /// One reference site, before merging.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reference {
-    /// ConfigMap name, in the workload's namespace.
+    /// ConfigMap or Secret.
+    pub kind: SourceKind,
+    /// Its name, in the workload's namespace.
     pub name: String,
     /// Where it was found.
     pub via: Via,
@@ -66,7 +68,7 @@ pub struct Reference {
     pub keys: Keys,
 }
 
-/// The merged selection of one ConfigMap.
+/// The merged selection of one source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Selection {
     /// Union of the keys of every reference.
@@ -75,24 +77,56 @@ pub struct Selection {
     pub optional: bool,
 }
 
-/// The ConfigMaps a workload consumes, by name, in bytewise order.
-pub type References = BTreeMap<String, Selection>;
+/// A source: its kind and name.
+pub type SourceId = (SourceKind, String);
 
-/// Every ConfigMap reference site of a pod spec: volumes, then initContainers, then containers.
+/// The sources a workload consumes, in digest order: by kind, then bytewise by name.
+pub type References = BTreeMap<SourceId, Selection>;
+
+/// Every ConfigMap and Secret reference site of a pod spec: volumes, then initContainers,
+/// then containers. `imagePullSecrets` are not references: a new pull secret must not roll pods.
 pub fn sites(spec: &PodSpec) -> Vec<Reference> {
+    use SourceKind::{ConfigMap, Secret};
     let mut out = Vec::new();
     for volume in spec.volumes.iter().flatten() {
         if let Some(cm) = &volume.config_map {
-            out.push(volume_ref(&cm.name, Via::Volume, cm.optional, cm.items.as_ref()));
-        }
-        let projections = volume.projected.iter().flat_map(|p| p.sources.iter().flatten());
-        for cm in projections.filter_map(|s| s.config_map.as_ref()) {
             out.push(volume_ref(
+                ConfigMap,
                 &cm.name,
-                Via::Projected,
+                Via::Volume,
                 cm.optional,
                 cm.items.as_ref(),
             ));
+        }
+        if let Some(s) = &volume.secret {
+            let name = s.secret_name.as_deref().unwrap_or_default();
+            out.push(volume_ref(
+                Secret,
+                name,
+                Via::Volume,
+                s.optional,
+                s.items.as_ref(),
+            ));
+        }
+        for projection in volume.projected.iter().flat_map(|p| p.sources.iter().flatten()) {
+            if let Some(cm) = &projection.config_map {
+                out.push(volume_ref(
+                    ConfigMap,
+                    &cm.name,
+                    Via::Projected,
+                    cm.optional,
+                    cm.items.as_ref(),
+                ));
+            }
+            if let Some(s) = &projection.secret {
+                out.push(volume_ref(
+                    Secret,
+                    &s.name,
+                    Via::Projected,
+                    s.optional,
+                    s.items.as_ref(),
+                ));
+            }
         }
     }
     for container in spec.init_containers.iter().flatten().chain(&spec.containers) {
@@ -102,8 +136,15 @@ pub fn sites(spec: &PodSpec) -> Vec<Reference> {
     out
 }
 
-fn volume_ref(name: &str, via: Via, optional: Option<bool>, items: Option<&Vec<KeyToPath>>) -> Reference {
+fn volume_ref(
+    kind: SourceKind,
+    name: &str,
+    via: Via,
+    optional: Option<bool>,
+    items: Option<&Vec<KeyToPath>>,
+) -> Reference {
     Reference {
+        kind,
         name: name.to_owned(),
         via,
         container: None,
@@ -113,56 +154,74 @@ fn volume_ref(name: &str, via: Via, optional: Option<bool>, items: Option<&Vec<K
 }
 
 fn container_sites(container: &Container, out: &mut Vec<Reference>) {
-    let at = |name: &str, via, optional: Option<bool>, keys| Reference {
+    use SourceKind::{ConfigMap, Secret};
+    let at = |kind, name: &str, via, optional: Option<bool>, keys| Reference {
+        kind,
         name: name.to_owned(),
         via,
         container: Some(container.name.clone()),
         optional: optional.unwrap_or(false),
         keys,
     };
-    for env in container.env.iter().flatten() {
-        if let Some(sel) = env
-            .value_from
-            .as_ref()
-            .and_then(|v| v.config_map_key_ref.as_ref())
-        {
-            out.push(at(
-                &sel.name,
-                Via::Env,
-                sel.optional,
-                Keys::Some(BTreeSet::from([sel.key.clone()])),
-            ));
+    let key = |k: &str| Keys::Some(BTreeSet::from([k.to_owned()]));
+    for from in container
+        .env
+        .iter()
+        .flatten()
+        .filter_map(|e| e.value_from.as_ref())
+    {
+        if let Some(sel) = &from.config_map_key_ref {
+            out.push(at(ConfigMap, &sel.name, Via::Env, sel.optional, key(&sel.key)));
+        }
+        if let Some(sel) = &from.secret_key_ref {
+            out.push(at(Secret, &sel.name, Via::Env, sel.optional, key(&sel.key)));
         }
     }
     for from in container.env_from.iter().flatten() {
         if let Some(r) = &from.config_map_ref {
-            out.push(at(&r.name, Via::EnvFrom, r.optional, Keys::All));
+            out.push(at(ConfigMap, &r.name, Via::EnvFrom, r.optional, Keys::All));
+        }
+        if let Some(r) = &from.secret_ref {
+            out.push(at(Secret, &r.name, Via::EnvFrom, r.optional, Keys::All));
         }
     }
 }
 
-/// The merged ConfigMap references of a pod template, after the workload's
-/// `extra-configmaps` and `exclude-configmaps` annotations.
+/// The merged references of a pod template after the workload's `extra-*` and `exclude-*`
+/// annotations. Secrets count only when `secrets` is on (`--secrets`).
 pub fn find(
     spec: Option<&PodSpec>,
     annotations: &BTreeMap<String, String>,
     keys: &AnnotationKeys,
+    secrets: bool,
 ) -> References {
     let mut all = spec.map(sites).unwrap_or_default();
-    let extra = list(annotations.get(&keys.extra_configmaps));
-    all.extend(extra.map(|name| Reference {
-        name: name.to_owned(),
-        via: Via::Annotation,
-        container: None,
-        optional: false,
-        keys: Keys::All,
-    }));
-    let excluded: BTreeSet<&str> = list(annotations.get(&keys.exclude_configmaps)).collect();
-    all.retain(|r| !excluded.contains(r.name.as_str()));
+    let mut kinds = vec![(
+        SourceKind::ConfigMap,
+        &keys.extra_configmaps,
+        &keys.exclude_configmaps,
+    )];
+    if secrets {
+        kinds.push((SourceKind::Secret, &keys.extra_secrets, &keys.exclude_secrets));
+    } else {
+        all.retain(|r| r.kind != SourceKind::Secret);
+    }
+    for (kind, extra, exclude) in kinds {
+        all.extend(list(annotations.get(extra)).map(|name| Reference {
+            kind,
+            name: name.to_owned(),
+            via: Via::Annotation,
+            container: None,
+            optional: false,
+            keys: Keys::All,
+        }));
+        let excluded: BTreeSet<&str> = list(annotations.get(exclude)).collect();
+        all.retain(|r| r.kind != kind || !excluded.contains(r.name.as_str()));
+    }
     merge(all)
 }
 
-/// Merges reference sites per ConfigMap (contract §3).
+/// Merges reference sites per source (contract §3).
 pub fn merge(sites: impl IntoIterator<Item = Reference>) -> References {
     let mut merged = References::new();
     for site in sites {
@@ -170,14 +229,15 @@ pub fn merge(sites: impl IntoIterator<Item = Reference>) -> References {
             keys: site.keys,
             optional: site.optional,
         };
-        let merged_selection = match merged.remove(&site.name) {
+        let id = (site.kind, site.name);
+        let merged_selection = match merged.remove(&id) {
             Some(prev) => Selection {
                 keys: prev.keys.union(selection.keys),
                 optional: prev.optional && selection.optional,
             },
             None => selection,
         };
-        merged.insert(site.name, merged_selection);
+        merged.insert(id, merged_selection);
     }
     merged
 }
@@ -206,12 +266,17 @@ mod tests {
         Keys::Some(keys.iter().map(|k| k.to_string()).collect())
     }
 
+    /// Expected references; a name `secret/x` is the Secret `x`, any other a ConfigMap.
     fn refs(entries: &[(&str, Keys, bool)]) -> References {
+        let id = |n: &str| match n.strip_prefix("secret/") {
+            Some(name) => (SourceKind::Secret, name.to_string()),
+            None => (SourceKind::ConfigMap, n.to_string()),
+        };
         entries
             .iter()
             .map(|(n, k, o)| {
                 (
-                    n.to_string(),
+                    id(n),
                     Selection {
                         keys: k.clone(),
                         optional: *o,
@@ -262,14 +327,43 @@ mod tests {
             "env": [{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "app", "key": "a", "optional": true}}}],
             "envFrom": [{"configMapRef": {"name": "app", "optional": false}}, {"configMapRef": {"name": "opt", "optional": true}}]}]}),
         refs(&[("app", Keys::All, false), ("opt", Keys::All, true)]))]
-    #[case::secrets_and_plain_values_are_not_configmaps(
+    #[case::plain_values_and_args_are_not_references(
         json!({"containers": [{"name": "c", "args": ["--configmap=ns/app"],
-            "env": [{"name": "A", "value": "app"}, {"name": "S", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}],
-            "envFrom": [{"secretRef": {"name": "s"}}]}],
-            "volumes": [{"name": "s", "secret": {"secretName": "s"}}, {"name": "e", "emptyDir": {}}]}),
+            "env": [{"name": "A", "value": "app"}]}],
+            "volumes": [{"name": "e", "emptyDir": {}}]}),
         refs(&[]))]
-    fn finds_every_reference_form(#[case] pod: serde_json::Value, #[case] expected: References) {
-        assert_eq!(find(Some(&spec(pod)), &BTreeMap::new(), &keys()), expected);
+    fn finds_every_configmap_form(#[case] pod: serde_json::Value, #[case] expected: References) {
+        assert_eq!(find(Some(&spec(pod)), &BTreeMap::new(), &keys(), false), expected);
+    }
+
+    #[rstest]
+    #[case::secret_volume_items(
+        json!({"containers": [], "volumes": [{"name": "v", "secret": {"secretName": "tls", "items": [{"key": "tls.crt", "path": "c"}]}}]}),
+        refs(&[("secret/tls", some(&["tls.crt"]), false)]))]
+    #[case::projected_secret(
+        json!({"containers": [], "volumes": [{"name": "v", "projected": {"sources": [{"secret": {"name": "p", "optional": true}}]}}]}),
+        refs(&[("secret/p", Keys::All, true)]))]
+    #[case::secret_key_ref_and_env_from(
+        json!({"initContainers": [{"name": "i", "env": [{"name": "P", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}]}],
+            "containers": [{"name": "c", "envFrom": [{"secretRef": {"name": "api"}}]}]}),
+        refs(&[("secret/api", Keys::All, false), ("secret/db", some(&["password"]), false)]))]
+    #[case::image_pull_secrets_do_not_count(
+        json!({"containers": [], "imagePullSecrets": [{"name": "registry"}]}),
+        refs(&[]))]
+    #[case::same_name_configmap_and_secret_are_distinct(
+        json!({"containers": [{"name": "c", "envFrom": [{"configMapRef": {"name": "app"}}, {"secretRef": {"name": "app"}}]}]}),
+        refs(&[("app", Keys::All, false), ("secret/app", Keys::All, false)]))]
+    fn finds_every_secret_form_only_when_secrets_are_on(
+        #[case] pod: serde_json::Value,
+        #[case] expected: References,
+    ) {
+        let pod = spec(pod);
+        assert_eq!(find(Some(&pod), &BTreeMap::new(), &keys(), true), expected);
+        let configmaps: References = expected
+            .into_iter()
+            .filter(|((k, _), _)| *k == SourceKind::ConfigMap)
+            .collect();
+        assert_eq!(find(Some(&pod), &BTreeMap::new(), &keys(), false), configmaps);
     }
 
     #[test]
@@ -286,7 +380,7 @@ mod tests {
                 "noisy,routes".to_string(),
             ),
         ]);
-        let found = find(Some(&pod), &annotations, &keys());
+        let found = find(Some(&pod), &annotations, &keys(), false);
         assert_eq!(
             found,
             refs(&[("app", Keys::All, false), ("flags", Keys::All, false)])
@@ -294,12 +388,33 @@ mod tests {
     }
 
     #[test]
+    fn secret_annotations_follow_the_same_rules_per_kind() {
+        let pod = spec(json!({"containers": [{"name": "c", "envFrom": [
+            {"secretRef": {"name": "noisy"}}, {"secretRef": {"name": "db"}}]}]}));
+        let annotations = BTreeMap::from([
+            ("confighash.io/extra-secrets".to_string(), "api".to_string()),
+            ("confighash.io/exclude-secrets".to_string(), "noisy".to_string()),
+            // A ConfigMap exclusion does not touch a Secret of the same name.
+            ("confighash.io/exclude-configmaps".to_string(), "db".to_string()),
+        ]);
+        let found = find(Some(&pod), &annotations, &keys(), true);
+        assert_eq!(
+            found,
+            refs(&[("secret/api", Keys::All, false), ("secret/db", Keys::All, false)])
+        );
+        assert!(
+            find(Some(&pod), &annotations, &keys(), false).is_empty(),
+            "Secrets off: none at all"
+        );
+    }
+
+    #[test]
     fn annotations_follow_the_prefix() {
         let annotations = BTreeMap::from([("example.com/extra-configmaps".to_string(), "x".to_string())]);
-        assert!(find(None, &annotations, &keys()).is_empty());
+        assert!(find(None, &annotations, &keys(), false).is_empty());
         let custom = AnnotationKeys::new("example.com");
         assert_eq!(
-            find(None, &annotations, &custom),
+            find(None, &annotations, &custom, false),
             refs(&[("x", Keys::All, false)])
         );
     }

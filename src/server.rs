@@ -23,7 +23,7 @@ use crate::{
     Error, Result,
     admission::Options,
     metrics::Metrics,
-    source::ConfigMapSource,
+    source::Source,
     tls::{self, reload::CertStore},
 };
 
@@ -42,7 +42,7 @@ pub struct ServerConfig {
     /// `--tls-reload-interval`
     pub tls_reload_interval: Duration,
     /// Where ConfigMaps come from.
-    pub source: ConfigMapSource,
+    pub source: Source,
     /// Admission settings.
     pub options: Options,
     /// `--max-body-bytes`

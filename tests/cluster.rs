@@ -12,7 +12,7 @@ use common::{
 };
 use confighash::{
     admission::{LookupErrorPolicy, Options},
-    source::{ClusterSource, ConfigMapSource, dir::documents},
+    source::{ClusterSource, Source, dir::documents},
 };
 use serde_json::Value;
 
@@ -27,7 +27,7 @@ async fn setup(options: Options) -> (FakeApi, Webhook) {
             .into_iter()
             .for_each(|cm| api.put_object(cm));
     }
-    let source = ConfigMapSource::Cluster(ClusterSource::new(api.client()));
+    let source = Source::Cluster(ClusterSource::new(api.client()));
     let webhook = Webhook::with(WebhookOptions {
         source,
         options,
@@ -216,7 +216,7 @@ async fn ready_once_the_api_server_answers() {
 #[tokio::test]
 async fn not_ready_while_the_api_server_is_down() {
     let api = FakeApi::start().await;
-    let source = ConfigMapSource::Cluster(ClusterSource::new(api.client()));
+    let source = Source::Cluster(ClusterSource::new(api.client()));
     api.stop();
     let webhook = Webhook::with(WebhookOptions {
         source,

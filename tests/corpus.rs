@@ -11,7 +11,7 @@ use std::{
 use confighash::{
     admission::{self, Options, workload::Workload},
     references::{self, Keys, Reference, Via},
-    source::{ConfigMapSource, DirSource, dir::documents},
+    source::{DirSource, Source, dir::documents},
 };
 use serde_json::{Value, json};
 
@@ -43,24 +43,30 @@ fn workload_doc(case: &Path) -> Value {
     docs.remove(0)
 }
 
-/// One comparable entry: (name, via, container, optional, keys or None for all).
-type Entry = (String, String, Option<String>, bool, Option<BTreeSet<String>>);
+/// One comparable entry: (kind, name, via, container, optional, keys or None for all).
+type Entry = (
+    String,
+    String,
+    String,
+    Option<String>,
+    bool,
+    Option<BTreeSet<String>>,
+);
 
 fn expected_entries(case: &str) -> BTreeSet<Entry> {
     let all: BTreeMap<String, Vec<Value>> =
         serde_json::from_str(&std::fs::read_to_string(corpus().join("expected.json")).expect("read"))
             .expect("json");
+    let text = |v: &Value| v.as_str().expect("string").to_owned();
     all[case]
         .iter()
-        .filter(|r| r["kind"] == "ConfigMap")
         .map(|r| {
-            let keys = r["keys"]
-                .as_array()
-                .map(|k| k.iter().map(|k| k.as_str().expect("key").to_owned()).collect());
+            let keys = r["keys"].as_array().map(|k| k.iter().map(text).collect());
             let container = r["container"].as_str().map(str::to_owned);
             (
-                r["name"].as_str().expect("name").to_owned(),
-                r["via"].as_str().expect("via").to_owned(),
+                text(&r["kind"]),
+                text(&r["name"]),
+                text(&r["via"]),
                 container,
                 r["optional"] == true,
                 keys,
@@ -69,12 +75,13 @@ fn expected_entries(case: &str) -> BTreeSet<Entry> {
         .collect()
 }
 
-/// Our sites in the corpus's shape: env references grouped per (name, container, optional).
+/// Our sites in the corpus's shape: env references grouped per (kind, name, container, optional).
 fn found_entries(sites: Vec<Reference>) -> BTreeSet<Entry> {
-    type EnvGroup = (String, Option<String>, bool);
+    type EnvGroup = (String, String, Option<String>, bool);
     let mut env_keys: BTreeMap<EnvGroup, BTreeSet<String>> = BTreeMap::new();
     let mut entries = BTreeSet::new();
     for site in sites {
+        let kind = site.kind.kind().to_owned();
         let keys = match site.keys {
             Keys::All => None,
             Keys::Some(keys) => Some(keys),
@@ -82,7 +89,7 @@ fn found_entries(sites: Vec<Reference>) -> BTreeSet<Entry> {
         let via = match site.via {
             Via::Env => {
                 let group = env_keys
-                    .entry((site.name, site.container, site.optional))
+                    .entry((kind, site.name, site.container, site.optional))
                     .or_default();
                 group.extend(keys.expect("an env reference names its key"));
                 continue;
@@ -92,17 +99,19 @@ fn found_entries(sites: Vec<Reference>) -> BTreeSet<Entry> {
             Via::EnvFrom => "envFrom",
             Via::Annotation => "annotation",
         };
-        entries.insert((site.name, via.into(), site.container, site.optional, keys));
+        entries.insert((kind, site.name, via.into(), site.container, site.optional, keys));
     }
     let env = env_keys
         .into_iter()
-        .map(|((name, container, optional), keys)| (name, "env".into(), container, optional, Some(keys)));
+        .map(|((kind, name, container, optional), keys)| {
+            (kind, name, "env".to_owned(), container, optional, Some(keys))
+        });
     entries.extend(env);
     entries
 }
 
 #[test]
-fn every_case_gives_exactly_the_expected_references() {
+fn every_case_gives_exactly_the_expected_configmap_and_secret_references() {
     for (case, dir) in cases() {
         let workload = Workload::from_manifest(workload_doc(&dir))
             .expect("valid workload")
@@ -126,7 +135,7 @@ fn review_for(object: &Value, namespace: &str) -> Value {
         "userInfo": {"username": "test"}, "object": object, "dryRun": false}})
 }
 
-async fn admit(review: &Value, source: &ConfigMapSource) -> Value {
+async fn admit(review: &Value, source: &Source) -> Value {
     let request = admission::decode(&serde_json::to_vec(review).expect("json")).expect("decodes");
     let decision = admission::review(&request, source, &Options::default())
         .await
@@ -142,12 +151,16 @@ async fn admitting_every_case_stamps_exactly_its_configmaps() {
             .as_str()
             .unwrap_or("default")
             .to_owned();
-        let source = ConfigMapSource::Dir(DirSource::load(&dir).expect("case ConfigMaps load"));
+        let source = Source::Dir(DirSource::load(&dir).expect("case ConfigMaps load"));
         let review = review_for(&object, &namespace);
         let reply = admit(&review, &source).await;
         assert_eq!(reply["response"]["allowed"], true, "{case}");
 
-        let names: BTreeSet<String> = expected_entries(&case).into_iter().map(|e| e.0).collect();
+        let names: BTreeSet<String> = expected_entries(&case)
+            .into_iter()
+            .filter(|e| e.0 == "ConfigMap")
+            .map(|e| e.1)
+            .collect();
         let patched = common::fixtures::patched_object(&review, &reply);
         let sources = common::fixtures::template_annotations(&patched)["confighash.io/sources"]
             .as_str()

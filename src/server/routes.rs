@@ -20,13 +20,13 @@ use axum::{
 use tokio::time::Instant;
 use tracing::{error, warn};
 
-use crate::{admission, admission::Options, metrics::Metrics, source::ConfigMapSource};
+use crate::{admission, admission::Options, metrics::Metrics, source::Source};
 
 /// Shared state of both routers.
 #[derive(Clone)]
 pub struct AppState {
     /// Where ConfigMaps come from.
-    pub source: ConfigMapSource,
+    pub source: Source,
     /// Admission settings.
     pub options: Arc<Options>,
     /// Metrics.

@@ -1,5 +1,5 @@
-//! ConfigMaps from YAML (or JSON) files in a directory, for running without a cluster.
-//! Files may hold several documents and `List`/`ConfigMapList` objects.
+//! ConfigMaps and Secrets from YAML (or JSON) files in a directory, for running without a
+//! cluster. Files may hold several documents and `List`/`ConfigMapList`/`SecretList` objects.
 
 use std::{
     collections::HashMap,
@@ -7,15 +7,19 @@ use std::{
     sync::Arc,
 };
 
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::{
+    ByteString,
+    api::core::v1::{ConfigMap, Secret},
+};
 use serde_json::Value;
 
-use crate::{Error, Result};
+use super::Object;
+use crate::{Error, Result, digest::SourceKind};
 
-/// ConfigMaps indexed by (namespace, name); a file without a namespace matches any.
+/// Objects indexed by (kind, namespace, name); a file without a namespace matches any.
 #[derive(Clone, Default)]
 pub struct DirSource {
-    by_name: Arc<HashMap<(String, String), ConfigMap>>,
+    by_name: Arc<HashMap<(SourceKind, String, String), Object>>,
 }
 
 impl DirSource {
@@ -36,10 +40,9 @@ impl DirSource {
         paths.sort();
         let mut by_name = HashMap::new();
         for path in paths {
-            for cm in configmaps_in(&path)? {
-                let namespace = cm.metadata.namespace.clone().unwrap_or_default();
-                let name = cm.metadata.name.clone().unwrap_or_default();
-                by_name.insert((namespace, name), cm);
+            for (kind, object, meta) in objects_in(&path)? {
+                let namespace = meta.namespace.unwrap_or_default();
+                by_name.insert((kind, namespace, meta.name.unwrap_or_default()), object);
             }
         }
         Ok(Self {
@@ -47,9 +50,9 @@ impl DirSource {
         })
     }
 
-    /// The ConfigMap `name` in `namespace`, or one of that name with no namespace.
-    pub fn get(&self, namespace: &str, name: &str) -> Option<ConfigMap> {
-        let key = |ns: &str| (ns.to_owned(), name.to_owned());
+    /// The object `name` in `namespace`, or one of that name with no namespace.
+    pub fn get(&self, kind: SourceKind, namespace: &str, name: &str) -> Option<Object> {
+        let key = |ns: &str| (kind, ns.to_owned(), name.to_owned());
         self.by_name
             .get(&key(namespace))
             .or_else(|| self.by_name.get(&key("")))
@@ -61,7 +64,7 @@ impl DirSource {
         self.by_name.len()
     }
 
-    /// True when no ConfigMap was loaded.
+    /// True when nothing was loaded.
     pub fn is_empty(&self) -> bool {
         self.by_name.is_empty()
     }
@@ -84,29 +87,50 @@ pub fn documents(path: &Path) -> Result<Vec<Value>> {
     Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
 }
 
-fn configmaps_in(path: &Path) -> Result<Vec<ConfigMap>> {
+type Meta = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+fn objects_in(path: &Path) -> Result<Vec<(SourceKind, Object, Meta)>> {
+    let invalid = |kind: &str, e: serde_json::Error| Error::Manifest {
+        path: path.to_owned(),
+        message: format!("invalid {kind}: {e}"),
+    };
     let mut out = Vec::new();
     for doc in documents(path)? {
         let items = match doc.get("kind").and_then(Value::as_str) {
-            Some("List" | "ConfigMapList") => doc
+            Some("List" | "ConfigMapList" | "SecretList") => doc
                 .get("items")
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default(),
             _ => vec![doc],
         };
-        for item in items
-            .into_iter()
-            .filter(|i| i.get("kind").and_then(Value::as_str) == Some("ConfigMap"))
-        {
-            let cm = serde_json::from_value(item).map_err(|e| Error::Manifest {
-                path: path.to_owned(),
-                message: format!("invalid ConfigMap: {e}"),
-            })?;
-            out.push(cm);
+        for item in items {
+            match item.get("kind").and_then(Value::as_str) {
+                Some("ConfigMap") => {
+                    let cm: ConfigMap = serde_json::from_value(item).map_err(|e| invalid("ConfigMap", e))?;
+                    let meta = cm.metadata.clone();
+                    out.push((SourceKind::ConfigMap, Object::ConfigMap(cm), meta));
+                }
+                Some("Secret") => {
+                    let secret =
+                        with_string_data(serde_json::from_value(item).map_err(|e| invalid("Secret", e))?);
+                    let meta = secret.metadata.clone();
+                    out.push((SourceKind::Secret, Object::Secret(secret), meta));
+                }
+                _ => {}
+            }
         }
     }
     Ok(out)
+}
+
+/// Folds `stringData` into `data`, as the API server does on write.
+fn with_string_data(mut secret: Secret) -> Secret {
+    if let Some(strings) = secret.string_data.take() {
+        let data = secret.data.get_or_insert_with(Default::default);
+        data.extend(strings.into_iter().map(|(k, v)| (k, ByteString(v.into_bytes()))));
+    }
+    secret
 }
 
 fn first_line(message: &str) -> String {
@@ -142,17 +166,40 @@ mod tests {
         std::fs::write(dir.path().join("all.yaml"), yaml).expect("write");
         std::fs::write(dir.path().join("notes.txt"), "ignored").expect("write");
         let source = DirSource::load(dir.path()).expect("loads");
-        assert_eq!(source.len(), 2);
-        assert!(source.get("x", "a").is_some());
+        assert_eq!(source.len(), 3);
+        let cm = SourceKind::ConfigMap;
+        assert!(source.get(cm, "x", "a").is_some());
         assert!(
-            source.get("other", "a").is_none(),
+            source.get(cm, "other", "a").is_none(),
             "a namespaced file matches only its namespace"
         );
         assert!(
-            source.get("any", "b").is_some(),
+            source.get(cm, "any", "b").is_some(),
             "a file without namespace matches any"
         );
-        assert!(source.get("x", "s").is_none(), "Secrets are not ConfigMaps");
+        assert!(source.get(cm, "x", "s").is_none(), "a Secret is not a ConfigMap");
+        assert!(source.get(SourceKind::Secret, "x", "s").is_some());
+    }
+
+    #[test]
+    fn secret_string_data_is_folded_into_data() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let yaml =
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {a: YQ==}\nstringData: {b: bee}\n";
+        std::fs::write(dir.path().join("s.yaml"), yaml).expect("write");
+        let Some(Object::Secret(secret)) =
+            DirSource::load(dir.path())
+                .expect("loads")
+                .get(SourceKind::Secret, "ns", "s")
+        else {
+            panic!("the Secret loads")
+        };
+        let data = secret.data.expect("data");
+        assert_eq!(
+            (data["a"].0.as_slice(), data["b"].0.as_slice()),
+            (&b"a"[..], &b"bee"[..])
+        );
+        assert!(secret.string_data.is_none());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! An in-process fake Kubernetes API server over HTTPS, speaking the real REST shapes that
-//! `kube::Client` uses: ConfigMap GET with resourceVersions and `Status` errors. It records
-//! every request and can be made slow or failing.
+//! `kube::Client` uses: GET and POST of ConfigMaps and Secrets with uids, resourceVersions
+//! and `Status` errors. It records every request and can be made slow or failing.
 
 use std::{
     collections::BTreeMap,
@@ -49,7 +49,8 @@ pub enum Fault {
 
 #[derive(Default)]
 struct Store {
-    objects: Mutex<BTreeMap<(String, String), Value>>,
+    /// Objects by (resource, namespace, name), resource being `configmaps` or `secrets`.
+    objects: Mutex<BTreeMap<(String, String, String), Value>>,
     resource_version: AtomicU64,
     requests: Mutex<Vec<Recorded>>,
     fault: Mutex<Option<Fault>>,
@@ -81,8 +82,12 @@ impl FakeApi {
         let store = Arc::new(Store::default());
         let router = Router::new()
             .route(
-                "/api/v1/namespaces/{namespace}/configmaps/{name}",
-                get(get_configmap),
+                "/api/v1/namespaces/{namespace}/{resource}/{name}",
+                get(get_object),
+            )
+            .route(
+                "/api/v1/namespaces/{namespace}/{resource}",
+                axum::routing::post(create_object),
             )
             .fallback(not_found)
             .with_state(store.clone());
@@ -117,31 +122,43 @@ impl FakeApi {
         self.put_object(object);
     }
 
-    /// Stores a ConfigMap manifest as the API server would: with uid and a new resourceVersion.
-    pub fn put_object(&self, mut object: Value) {
-        let rv = self.store.resource_version.fetch_add(1, Ordering::SeqCst) + 1;
-        let meta = &mut object["metadata"];
-        let (namespace, name) = (
-            meta["namespace"].as_str().unwrap_or("default").to_owned(),
-            meta["name"].as_str().expect("name").to_owned(),
-        );
-        meta["namespace"] = json!(namespace);
-        meta["uid"] = json!(format!("uid-{namespace}-{name}"));
-        meta["resourceVersion"] = json!(rv.to_string());
-        meta["creationTimestamp"] = json!("2026-11-20T09:00:00Z");
-        self.store
-            .objects
-            .lock()
-            .expect("lock")
-            .insert((namespace, name), object);
+    /// Creates or replaces a Secret (values given as plain text, stored base64 as the API does).
+    pub fn put_secret(&self, namespace: &str, name: &str, data: &[(&str, &str)]) {
+        use base64::Engine;
+        let encode = |v: &str| base64::engine::general_purpose::STANDARD.encode(v);
+        let data: BTreeMap<&str, String> = data.iter().map(|(k, v)| (*k, encode(v))).collect();
+        self.put_object(json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": name, "namespace": namespace}, "data": data}));
+    }
+
+    /// A stored object, as the API would return it.
+    pub fn object(&self, resource: &str, namespace: &str, name: &str) -> Option<Value> {
+        let key = (resource.to_owned(), namespace.to_owned(), name.to_owned());
+        self.store.objects.lock().expect("lock").get(&key).cloned()
+    }
+
+    /// A kubeconfig for this server, trusting its CA, with `namespace` as the default.
+    pub fn kubeconfig(&self, dir: &std::path::Path, namespace: &str) -> PathBuf {
+        use base64::Engine;
+        let ca = base64::engine::general_purpose::STANDARD.encode(std::fs::read(&self.ca).expect("CA"));
+        let config = json!({"apiVersion": "v1", "kind": "Config", "current-context": "fake",
+            "clusters": [{"name": "fake", "cluster": {"server": format!("https://127.0.0.1:{}", self.addr.port()),
+                "certificate-authority-data": ca}}],
+            "users": [{"name": "fake", "user": {"token": "test-token"}}],
+            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake", "namespace": namespace}}]});
+        let path = dir.join("kubeconfig.json");
+        std::fs::write(&path, serde_json::to_vec(&config).expect("json")).expect("write kubeconfig");
+        path
+    }
+
+    /// Stores a ConfigMap or Secret manifest as the API server would: with uid and a new resourceVersion.
+    pub fn put_object(&self, object: Value) {
+        store_object(&self.store, object);
     }
 
     pub fn delete_configmap(&self, namespace: &str, name: &str) {
-        self.store
-            .objects
-            .lock()
-            .expect("lock")
-            .remove(&(namespace.into(), name.into()));
+        let key = ("configmaps".to_owned(), namespace.to_owned(), name.to_owned());
+        self.store.objects.lock().expect("lock").remove(&key);
     }
 
     pub fn set_fault(&self, fault: Fault) {
@@ -156,6 +173,29 @@ impl FakeApi {
     pub fn stop(&self) {
         self.task.abort();
     }
+}
+
+fn store_object(store: &Store, mut object: Value) -> Value {
+    {
+        let rv = store.resource_version.fetch_add(1, Ordering::SeqCst) + 1;
+        let resource = match object["kind"].as_str() {
+            Some("Secret") => "secrets",
+            _ => "configmaps",
+        };
+        let meta = &mut object["metadata"];
+        let namespace = meta["namespace"].as_str().unwrap_or("default").to_owned();
+        let name = meta["name"].as_str().expect("name").to_owned();
+        meta["namespace"] = json!(namespace);
+        meta["uid"] = json!(format!("uid-{resource}-{namespace}-{name}"));
+        meta["resourceVersion"] = json!(rv.to_string());
+        meta["creationTimestamp"] = json!("2026-11-20T09:00:00Z");
+        store
+            .objects
+            .lock()
+            .expect("lock")
+            .insert((resource.into(), namespace, name), object.clone());
+    }
+    object
 }
 
 impl Drop for FakeApi {
@@ -209,9 +249,9 @@ async fn intercept(store: &Store, method: &Method, uri: &Uri, query: Option<Stri
     }
 }
 
-async fn get_configmap(
+async fn get_object(
     State(store): State<Arc<Store>>,
-    Path((namespace, name)): Path<(String, String)>,
+    Path((namespace, resource, name)): Path<(String, String, String)>,
     RawQuery(query): RawQuery,
     method: Method,
     uri: Uri,
@@ -223,12 +263,43 @@ async fn get_configmap(
         .objects
         .lock()
         .expect("lock")
-        .get(&(namespace, name.clone()))
+        .get(&(resource.clone(), namespace, name.clone()))
         .cloned();
     match found {
         Some(object) => json_response(StatusCode::OK, &object),
-        None => status(404, "NotFound", format!("configmaps \"{name}\" not found")),
+        None => status(404, "NotFound", format!("{resource} \"{name}\" not found")),
     }
+}
+
+async fn create_object(
+    State(store): State<Arc<Store>>,
+    Path((namespace, resource)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    method: Method,
+    uri: Uri,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(response) = intercept(&store, &method, &uri, query).await {
+        return response;
+    }
+    let Ok(mut object) = serde_json::from_slice::<Value>(&body) else {
+        return status(400, "BadRequest", "invalid JSON body".into());
+    };
+    let name = object["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+    if store
+        .objects
+        .lock()
+        .expect("lock")
+        .contains_key(&(resource.clone(), namespace.clone(), name.clone()))
+    {
+        return status(
+            409,
+            "AlreadyExists",
+            format!("{resource} \"{name}\" already exists"),
+        );
+    }
+    object["metadata"]["namespace"] = json!(namespace);
+    json_response(StatusCode::CREATED, &store_object(&store, object))
 }
 
 async fn not_found(

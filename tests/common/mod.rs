@@ -12,7 +12,7 @@ use std::{net::SocketAddr, path::Path, sync::Arc, sync::Once, time::Duration};
 use confighash::{
     admission::Options,
     server::{Server, ServerConfig},
-    source::{ConfigMapSource, DirSource},
+    source::{DirSource, Source},
     tls::{
         dev::{self, DevCerts},
         reload::CertStore,
@@ -34,8 +34,8 @@ pub fn certs(dir: &Path) -> DevCerts {
 }
 
 /// The ConfigMaps of `examples/configmaps`.
-pub fn example_source() -> ConfigMapSource {
-    ConfigMapSource::Dir(DirSource::load(&repo().join("examples/configmaps")).expect("example ConfigMaps"))
+pub fn example_source() -> Source {
+    Source::Dir(DirSource::load(&repo().join("examples/configmaps")).expect("example ConfigMaps"))
 }
 
 /// The repository root.
@@ -56,7 +56,7 @@ pub struct Webhook {
 
 /// How to start a [`Webhook`].
 pub struct WebhookOptions {
-    pub source: ConfigMapSource,
+    pub source: Source,
     pub options: Options,
     pub max_body_bytes: usize,
     pub tls_reload_interval: Duration,

@@ -13,7 +13,9 @@ pub struct ServeProcess {
     pub child: Child,
     pub webhook: SocketAddr,
     pub ops: SocketAddr,
-    pub logs: mpsc::Receiver<String>,
+    logs: mpsc::Receiver<String>,
+    /// Every log line read so far, start-up included.
+    pub seen: Vec<String>,
 }
 
 pub fn binary() -> Command {
@@ -23,6 +25,14 @@ pub fn binary() -> Command {
 impl ServeProcess {
     /// Starts `serve --dev` with certificates in `cert_dir` and the example ConfigMaps.
     pub fn start(cert_dir: &Path, extra: &[&str]) -> Self {
+        let examples = super::repo().join("examples/configmaps");
+        let mut args = vec!["--configmaps-from", examples.to_str().expect("utf-8 path")];
+        args.extend(extra);
+        Self::start_with(cert_dir, &args, &[])
+    }
+
+    /// Starts `serve --dev` with certificates in `cert_dir`, more `args` and environment `envs`.
+    pub fn start_with(cert_dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Self {
         let mut child = binary()
             .args([
                 "serve",
@@ -34,9 +44,8 @@ impl ServeProcess {
             ])
             .args(["--log-format", "json", "--dev-cert-dir"])
             .arg(cert_dir)
-            .arg("--configmaps-from")
-            .arg(super::repo().join("examples/configmaps"))
-            .args(extra)
+            .args(args)
+            .envs(envs.iter().copied())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn confighash");
@@ -50,12 +59,15 @@ impl ServeProcess {
                 }
             }
         });
-        let (mut webhook, mut ops) = (None, None);
+        let (mut webhook, mut ops, mut seen) = (None, None, Vec::new());
         while webhook.is_none() || ops.is_none() {
-            let line = logs
-                .recv_timeout(Duration::from_secs(20))
-                .expect("server start-up log");
-            let entry: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
+            let Ok(line) = logs.recv_timeout(Duration::from_secs(20)) else {
+                panic!("no start-up log line; got {seen:#?}");
+            };
+            seen.push(line.clone());
+            let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
             let address = entry["address"].as_str().and_then(|a| a.parse().ok());
             match entry["message"].as_str() {
                 Some(m) if m.starts_with("webhook listening") => webhook = address,
@@ -68,6 +80,7 @@ impl ServeProcess {
             webhook: webhook.expect("webhook"),
             ops: ops.expect("ops"),
             logs,
+            seen,
         }
     }
 
@@ -91,6 +104,14 @@ impl ServeProcess {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Every log line so far, waiting up to `wait` for each further one.
+    pub fn drain_logs(&mut self, wait: Duration) -> Vec<String> {
+        while let Ok(line) = self.logs.recv_timeout(wait) {
+            self.seen.push(line);
+        }
+        self.seen.clone()
     }
 }
 

@@ -1,0 +1,274 @@
+//! The HMAC key for Secret digests (contract §4.4, §8): read from `--secret-hash-key-file`,
+//! at least 32 bytes, re-read when the file changes, and created once in the cluster when the
+//! chart's key Secret does not exist yet. The key is never logged.
+
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use hmac::{KeyInit, digest::InvalidLength};
+use k8s_openapi::{ByteString, api::core::v1::Secret};
+use kube::{Api, api::PostParams};
+use ring::rand::{SecureRandom, SystemRandom};
+use sha2::Sha256;
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use crate::{Error, Result};
+
+/// Shortest key accepted, in bytes.
+pub const MIN_KEY_BYTES: usize = 32;
+/// The data key of the key Secret.
+pub const SECRET_DATA_KEY: &str = "key";
+
+/// HMAC-SHA256 keyed with the hash key.
+pub type Hmac256 = hmac::Hmac<Sha256>;
+
+/// The current key, shared and swapped on reload.
+#[derive(Clone)]
+pub struct HashKey {
+    current: Arc<RwLock<Keyed>>,
+}
+
+struct Keyed {
+    mac: Hmac256,
+    // The bytes the key came from, to tell whether a re-read changed anything.
+    source: Vec<u8>,
+}
+
+impl fmt::Debug for HashKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HashKey(<redacted>)")
+    }
+}
+
+fn how_to_create() -> &'static str {
+    "create one with `head -c 48 /dev/urandom | base64 > hash.key` (the Helm chart creates and keeps it)"
+}
+
+fn keyed(bytes: &[u8]) -> Result<Keyed> {
+    // Surrounding whitespace (a trailing newline from `echo` or an editor) is not key material.
+    let key = bytes.trim_ascii();
+    if key.len() < MIN_KEY_BYTES {
+        return Err(Error::Config(format!(
+            "the Secret hash key has {} bytes; it needs at least {MIN_KEY_BYTES}: {}",
+            key.len(),
+            how_to_create()
+        )));
+    }
+    let mac =
+        Hmac256::new_from_slice(key).map_err(|InvalidLength| Error::Config("invalid HMAC key".into()))?;
+    Ok(Keyed {
+        mac,
+        source: bytes.to_vec(),
+    })
+}
+
+impl HashKey {
+    /// A key from bytes (trimmed of surrounding whitespace; at least 32 bytes).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        Ok(Self {
+            current: Arc::new(RwLock::new(keyed(bytes)?)),
+        })
+    }
+
+    /// Reads the key file; a missing, unreadable or short file is an error that says how to fix it.
+    pub fn load(path: &Path) -> Result<Self> {
+        Self::from_bytes(&read(path)?)
+    }
+
+    /// A fresh HMAC state keyed with the current key.
+    pub fn mac(&self) -> Hmac256 {
+        self.current.read().unwrap_or_else(|p| p.into_inner()).mac.clone()
+    }
+
+    /// Re-reads `path`; true when a new valid key replaced the old one.
+    pub fn reload(&self, path: &Path) -> Result<bool> {
+        let bytes = read(path)?;
+        if self.current.read().unwrap_or_else(|p| p.into_inner()).source == bytes {
+            return Ok(false);
+        }
+        let new = keyed(&bytes)?;
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = new;
+        Ok(true)
+    }
+
+    /// Re-reads `path` every `interval`; a broken file is logged and the old key kept.
+    pub fn spawn_reloader(&self, path: PathBuf, interval: Duration) -> JoinHandle<()> {
+        let key = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut last_error = None;
+            loop {
+                tick.tick().await;
+                match key.reload(&path) {
+                    Ok(true) => {
+                        warn!(file = %path.display(), "Secret hash key changed; every workload that consumes a Secret will roll");
+                        last_error = None;
+                    }
+                    Ok(false) => last_error = None,
+                    Err(e) => {
+                        let message = e.to_string();
+                        if last_error.as_ref() != Some(&message) {
+                            error!(error = %message, "Secret hash key reload failed; keeping the previous key");
+                        }
+                        last_error = Some(message);
+                    }
+                }
+            }
+        })
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| {
+        Error::Config(format!(
+            "reading the Secret hash key {}: {e}; {}",
+            path.display(),
+            how_to_create()
+        ))
+    })
+}
+
+/// The key for `serve`: from `path`, or created in the cluster as `secret` says, and re-read
+/// from `path` every 10 s from then on. `None` when Secrets are off.
+pub async fn for_serve(path: Option<&Path>, secret: Option<&str>) -> Result<Option<HashKey>> {
+    let Some(path) = path else { return Ok(None) };
+    let key = match secret {
+        Some(secret) if !path.exists() => {
+            let (namespace, name) = secret
+                .split_once('/')
+                .filter(|(ns, n)| !ns.is_empty() && !n.is_empty())
+                .ok_or_else(|| {
+                    Error::Config(format!(
+                        "--secret-hash-key-secret must be NAMESPACE/NAME, got {secret:?}"
+                    ))
+                })?;
+            load_or_create(path, kube::Client::try_default().await?, namespace, name).await?
+        }
+        _ => HashKey::load(path)?,
+    };
+    key.spawn_reloader(path.to_owned(), Duration::from_secs(10));
+    Ok(Some(key))
+}
+
+/// The key from `path`, or, when that file does not exist yet, from the Secret
+/// `namespace/name`, which is created with a random key if it is missing too. The chart mounts
+/// that Secret at `path`; it does not template it, so `helm template` renders (as Argo CD
+/// uses) never replace the key.
+pub async fn load_or_create(
+    path: &Path,
+    client: kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<HashKey> {
+    if path.exists() {
+        return HashKey::load(path);
+    }
+    let api: Api<Secret> = Api::namespaced(client, namespace);
+    let kube_err = |e: kube::Error| Error::Config(format!("Secret hash key {namespace}/{name}: {e}"));
+    if let Some(existing) = api.get_opt(name).await.map_err(kube_err)? {
+        info!(secret = %format!("{namespace}/{name}"), "using the Secret hash key from the cluster until its volume is mounted");
+        return from_secret(&existing, namespace, name);
+    }
+    let created = match api.create(&PostParams::default(), &new_key_secret(name)?).await {
+        Ok(created) => {
+            info!(secret = %format!("{namespace}/{name}"), "created the Secret hash key");
+            created
+        }
+        // Another replica created it first: use theirs.
+        Err(kube::Error::Api(status)) if status.code == 409 => api.get(name).await.map_err(kube_err)?,
+        Err(e) => return Err(kube_err(e)),
+    };
+    from_secret(&created, namespace, name)
+}
+
+fn from_secret(secret: &Secret, namespace: &str, name: &str) -> Result<HashKey> {
+    let data = secret.data.as_ref().and_then(|d| d.get(SECRET_DATA_KEY));
+    let bytes = data.ok_or_else(|| {
+        Error::Config(format!(
+            "Secret {namespace}/{name} has no `{SECRET_DATA_KEY}` entry"
+        ))
+    })?;
+    HashKey::from_bytes(&bytes.0)
+}
+
+fn new_key_secret(name: &str) -> Result<Secret> {
+    let mut raw = [0u8; 48];
+    SystemRandom::new()
+        .fill(&mut raw)
+        .map_err(|_| Error::Config("no system randomness for the hash key".into()))?;
+    let mut secret = Secret::default();
+    secret.metadata.name = Some(name.to_owned());
+    secret.metadata.labels = Some([("app.kubernetes.io/name".to_owned(), "confighash".to_owned())].into());
+    secret.metadata.annotations = Some(
+        [(
+            "confighash.io/note".to_owned(),
+            "HMAC key of Secret digests; replacing it rolls every workload that consumes a Secret".to_owned(),
+        )]
+        .into(),
+    );
+    let encoded = hex::encode(raw).into_bytes();
+    secret.data = Some([(SECRET_DATA_KEY.to_owned(), ByteString(encoded))].into());
+    Ok(secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_missing_and_unreadable_keys_are_refused_with_instructions() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let short = dir.path().join("short");
+        std::fs::write(&short, "too short\n").expect("write");
+        for (path, needle) in [
+            (short.clone(), "has 9 bytes; it needs at least 32"),
+            (dir.path().join("missing"), "No such file"),
+            (dir.path().to_path_buf(), "Is a directory"),
+        ] {
+            let message = HashKey::load(&path).expect_err("refused").to_string();
+            assert!(
+                message.contains(needle) && message.contains("head -c 48 /dev/urandom"),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn surrounding_whitespace_is_not_part_of_the_key() {
+        use hmac::Mac;
+        let digest = |k: &HashKey| k.mac().chain_update(b"x").finalize().into_bytes();
+        let plain = HashKey::from_bytes(&[b'k'; 32]).expect("key");
+        let newline = HashKey::from_bytes(&[&[b'k'; 32][..], b"\n"].concat()).expect("key");
+        assert_eq!(digest(&plain), digest(&newline));
+    }
+
+    #[test]
+    fn reload_swaps_a_changed_key_and_keeps_the_old_one_on_error() {
+        use hmac::Mac;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("key");
+        std::fs::write(&path, [b'a'; 32]).expect("write");
+        let key = HashKey::load(&path).expect("key");
+        let digest = |k: &HashKey| k.mac().chain_update(b"x").finalize().into_bytes();
+        let first = digest(&key);
+        assert!(!key.reload(&path).expect("unchanged"));
+        std::fs::write(&path, b"short").expect("write");
+        assert!(key.reload(&path).is_err());
+        assert_eq!(digest(&key), first);
+        std::fs::write(&path, [b'b'; 32]).expect("write");
+        assert!(key.reload(&path).expect("reloaded"));
+        assert_ne!(digest(&key), first);
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_key() {
+        let key = HashKey::from_bytes(&[b's'; 40]).expect("key");
+        assert_eq!(format!("{key:?}"), "HashKey(<redacted>)");
+    }
+}
