@@ -12,7 +12,7 @@ use common::{
 };
 use confighash::{
     admission::{LookupErrorPolicy, Options},
-    source::{ClusterSource, Source, dir::documents},
+    source::{ClusterSource, Source},
 };
 use serde_json::Value;
 
@@ -20,13 +20,7 @@ const EXAMPLE_HASH: &str = "sha256:f4d818a91b3e78f33d3b44513d93e20314ecca3dda7a8
 
 /// A fake API server holding the example ConfigMaps, and a webhook reading from it.
 async fn setup(options: Options) -> (FakeApi, Webhook) {
-    let api = FakeApi::start().await;
-    for entry in std::fs::read_dir(common::repo().join("examples/configmaps")).expect("examples") {
-        documents(&entry.expect("entry").path())
-            .expect("yaml")
-            .into_iter()
-            .for_each(|cm| api.put_object(cm));
-    }
+    let api = FakeApi::with_examples().await;
     let source = Source::Cluster(ClusterSource::new(api.client()));
     let webhook = Webhook::with(WebhookOptions {
         source,

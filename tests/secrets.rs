@@ -37,12 +37,7 @@ fn review_with_secrets() -> Value {
 }
 
 async fn fake_api_with_examples() -> FakeApi {
-    let api = FakeApi::start().await;
-    for entry in std::fs::read_dir(common::repo().join("examples/configmaps")).expect("examples") {
-        for doc in confighash::source::dir::documents(&entry.expect("entry").path()).expect("yaml") {
-            api.put_object(doc);
-        }
-    }
+    let api = FakeApi::with_examples().await;
     api.put_secret("demo", "db", &[("password", CANARY), ("unused", "x")]);
     api
 }

@@ -103,6 +103,18 @@ impl FakeApi {
         }
     }
 
+    /// A server holding the ConfigMaps of `examples/configmaps`.
+    pub async fn with_examples() -> Self {
+        let api = Self::start().await;
+        for entry in std::fs::read_dir(super::repo().join("examples/configmaps")).expect("examples") {
+            let path = entry.expect("entry").path();
+            for object in confighash::source::dir::documents(&path).expect("example YAML") {
+                api.put_object(object);
+            }
+        }
+        api
+    }
+
     /// A real kube client for this server, default namespace `default`.
     pub fn client(&self) -> kube::Client {
         let url: hyper::Uri = format!("https://127.0.0.1:{}", self.addr.port())
