@@ -105,6 +105,11 @@ impl HashKey {
             let mut last_error = None;
             loop {
                 tick.tick().await;
+                // Normal right after the server created the key Secret: the kubelet mounts
+                // it within a minute. A file that disappears later keeps the current key too.
+                if !path.exists() {
+                    continue;
+                }
                 match key.reload(&path) {
                     Ok(true) => {
                         warn!(file = %path.display(), "Secret hash key changed; every workload that consumes a Secret will roll");

@@ -98,6 +98,31 @@ atomic symlink swap reaches the server, which reloads the pair when the contents
 {{- end }}
 
 {{/*
+Secret hash key (secrets.enabled). The chart never renders this Secret: `confighash serve`
+creates it on first start (--secret-hash-key-secret) when the mounted file does not exist
+yet, and reads the file from then on. A templated Secret would get a new random key on
+every `helm template` render (Argo CD), rolling every workload that consumes a Secret.
+*/}}
+{{- define "confighash.hashKeySecretName" -}}
+{{- default (include "confighash.suffixedName" (list . "hash-key")) .Values.secrets.hashKey.secretName }}
+{{- end }}
+
+{{/*
+Where the key Secret is mounted: a directory (never subPath), optional, so that the pod
+starts before the server has created the Secret and the kubelet fills it in later.
+*/}}
+{{- define "confighash.hashKeyDir" -}}
+/etc/confighash/hash-key
+{{- end }}
+
+{{/*
+Name of the Role and RoleBinding that let the server create and read its key Secret.
+*/}}
+{{- define "confighash.hashKeyRoleName" -}}
+{{- include "confighash.suffixedName" (list . "hash-key") }}
+{{- end }}
+
+{{/*
 cert-manager object names. The serving Certificate, its Secret and the CA are separate
 so that the serving certificate is always issued by the CA Issuer, never self-signed.
 */}}
@@ -188,6 +213,20 @@ Included once, from deployment.yaml.
 {{- end }}
 {{- if not (has .Values.podAntiAffinity (list "preferred" "required" "none")) }}
 {{- fail (printf "podAntiAffinity must be preferred, required or none; got %q" .Values.podAntiAffinity) }}
+{{- end }}
+{{- range .Values.server.extraArgs }}
+{{- if regexMatch "^--secret(s|-hash-key-file|-hash-key-secret)(=|$)" (toString .) }}
+{{- fail (printf "server.extraArgs must not pass %s: set secrets.enabled (and secrets.hashKey.secretName), which also mounts the key and grants the RBAC" (toString .)) }}
+{{- end }}
+{{- end }}
+{{- if .Values.secrets.enabled }}
+{{- $keySecret := include "confighash.hashKeySecretName" . }}
+{{- if or (gt (len $keySecret) 253) (not (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$" $keySecret)) }}
+{{- fail (printf "secrets.hashKey.secretName must be a valid Secret name (lower-case DNS subdomain); got %q" $keySecret) }}
+{{- end }}
+{{- if eq $keySecret (include "confighash.tlsSecretName" .) }}
+{{- fail (printf "secrets.hashKey.secretName (%s) must differ from the TLS Secret's name" $keySecret) }}
+{{- end }}
 {{- end }}
 {{- if not .Values.tls.certManager.enabled }}
 {{- $bundle := required "tls.caBundle is required when tls.certManager.enabled is false: the base64 PEM of the CA that signed tls.existingSecret (certs/generate.sh prints it)" .Values.tls.caBundle }}
