@@ -7,7 +7,8 @@ The chart is rendered with `helm template` in every mode (ci/chart/values/*.yaml
 object is validated against the Kubernetes OpenAPI schemas (kubernetes-validate, strict)
 or, for the cert-manager and Prometheus Operator kinds those schemas lack, against an
 allow-list of their fields, and then the things the server depends on are checked: ports,
-probes, TLS mount, timeouts, RBAC, webhook registration and the cert-manager chain.
+probes, TLS mount, timeouts, RBAC, the Secret hash key mount, webhook registration and the
+cert-manager chain.
 
 The server's defaults come from `$CONFIGHASH_BIN serve --help` when CONFIGHASH_BIN points
 at a built binary, otherwise from SERVER_DEFAULTS below (the product contract's values).
@@ -55,6 +56,23 @@ SERVER_DEFAULTS = {
 # Flags the chart passes through server.extraArgs in ci/chart/values/everything.yaml; they
 # exist only to exercise the value and are not real server flags.
 TEST_ONLY_FLAGS = {"--example-flag"}
+
+# Flags that take no value; every other flag the chart passes is --flag=value.
+BOOLEAN_FLAGS = {"--secrets"}
+
+# Flags of `confighash serve` the chart relies on, checked against `serve --help` when
+# CONFIGHASH_BIN is set (besides those of SERVER_DEFAULTS and those a mode renders).
+EXPECTED_FLAGS = (
+    "--tls-cert",
+    "--tls-key",
+    "--log-format",
+    "--secrets",
+    "--secret-hash-key-file",
+    "--secret-hash-key-secret",
+)
+
+# Where the chart mounts the Secret hash key (secrets.enabled).
+HASH_KEY_DIR = "/etc/confighash/hash-key"
 
 CONTROL_PLANE_NAMESPACES = {"kube-system", "kube-node-lease", "kube-public"}
 
@@ -128,6 +146,7 @@ MODES = {
     "service-monitor": Mode(
         values=("servicemonitor.yaml",), api_versions=("monitoring.coreos.com/v1",)
     ),
+    "secrets": Mode(values=("secrets.yaml",)),
     "everything": Mode(
         values=(
             "everything.yaml",
@@ -136,6 +155,7 @@ MODES = {
             "hostnetwork.yaml",
             "matchconditions.yaml",
             "servicemonitor.yaml",
+            "secrets.yaml",
         ),
         kube_version=NEWEST_K8S,
         api_versions=("monitoring.coreos.com/v1",),
@@ -194,14 +214,29 @@ def container(mode: str) -> dict:
 
 
 def flags(mode: str) -> dict[str, str]:
-    """The container's --flag=value arguments as a dict (the chart always uses '=')."""
+    """The container's arguments as a dict: --flag=value (the chart always uses '='), or a
+    bare flag of BOOLEAN_FLAGS, whose value is ""."""
     out = {}
     for arg in container(mode)["args"]:
-        assert arg.startswith("--") and "=" in arg, f"argument {arg!r} is not --flag=value"
-        name, value = arg.split("=", 1)
+        if arg in BOOLEAN_FLAGS:
+            name, value = arg, ""
+        else:
+            assert arg.startswith("--") and "=" in arg, f"argument {arg!r} is not --flag=value"
+            name, value = arg.split("=", 1)
+            assert name not in BOOLEAN_FLAGS, f"{name} takes no value"
         assert name not in out, f"{name} passed twice"
         out[name] = value
     return out
+
+
+def secrets_enabled(mode: str) -> bool:
+    return values_of(mode)["secrets"]["enabled"] is True
+
+
+def hash_key_secret_name(mode: str) -> str:
+    """The key Secret's name in a mode: secrets.hashKey.secretName or <fullname>-hash-key."""
+    fullname = one(mode, "Deployment")["metadata"]["name"]
+    return values_of(mode)["secrets"]["hashKey"]["secretName"] or f"{fullname}-hash-key"
 
 
 def webhook(mode: str) -> dict:
@@ -286,6 +321,21 @@ def test_chart_flags_exist_in_binary(mode):
             assert re.search(rf"\b{re.escape(value)}\b", blocks[name]), (
                 f"{name}={value} is not among the values `serve --help` lists"
             )
+
+
+def test_expected_flags_exist_in_binary():
+    """The flags the chart relies on exist, whatever mode renders them; --secrets is a switch."""
+    blocks = server_help()
+    if blocks is None:
+        pytest.skip("CONFIGHASH_BIN not set")
+    missing = [f for f in (*SERVER_DEFAULTS, *EXPECTED_FLAGS) if f not in blocks]
+    assert not missing, f"`confighash serve --help` lacks {missing}"
+    for name in BOOLEAN_FLAGS:
+        first_line = blocks[name].splitlines()[0]
+        assert "<" not in first_line, f"{name} takes a value in `serve --help`: {first_line.strip()}"
+    for name in ("--secret-hash-key-file", "--secret-hash-key-secret"):
+        first_line = blocks[name].splitlines()[0]
+        assert "<" in first_line, f"{name} takes no value in `serve --help`: {first_line.strip()}"
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -456,6 +506,8 @@ def test_expected_objects(mode):
         expected += ["Certificate", "Certificate", "Issuer", "Issuer"]
     if values["metrics"]["serviceMonitor"]["enabled"]:
         expected += ["ServiceMonitor"]
+    if values["secrets"]["enabled"]:
+        expected += ["Role", "RoleBinding"]
     assert kinds == sorted(expected)
     for obj in render(mode):
         if obj["kind"] not in ("ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration"):
@@ -622,17 +674,113 @@ def test_everything_mode_passes_values_through():
 # ---------------------------------------------------------------------------------------
 
 
+GET_CONFIGMAPS = {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}
+GET_SECRETS = {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}
+
+
+def service_account_subject(mode: str) -> list[dict]:
+    return [{"kind": "ServiceAccount", "namespace": NAMESPACE,
+             "name": one(mode, "ServiceAccount")["metadata"]["name"]}]
+
+
 @pytest.mark.parametrize("mode", MODES)
-def test_rbac_is_get_configmaps_only(mode):
-    assert not objects(mode, "Role") and not objects(mode, "RoleBinding")
+def test_cluster_role_per_mode(mode):
+    """get on configmaps, plus get on secrets only with secrets.enabled; nothing else."""
     role = one(mode, "ClusterRole")
-    assert role["rules"] == [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]
+    expected = [GET_CONFIGMAPS] + ([GET_SECRETS] if secrets_enabled(mode) else [])
+    assert role["rules"] == expected
     assert "aggregationRule" not in role
     binding = one(mode, "ClusterRoleBinding")
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
                                   "name": role["metadata"]["name"]}
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "namespace": NAMESPACE,
-                                    "name": one(mode, "ServiceAccount")["metadata"]["name"]}]
+    assert binding["subjects"] == service_account_subject(mode)
+
+
+@pytest.mark.parametrize("mode", [m for m in MODES if not secrets_enabled(m)])
+def test_rbac_without_secrets_is_get_configmaps_only(mode):
+    """Secrets off: exactly the ConfigMap-only RBAC, and nothing anywhere about Secrets."""
+    assert not objects(mode, "Role") and not objects(mode, "RoleBinding")
+    assert one(mode, "ClusterRole")["rules"] == [GET_CONFIGMAPS]
+
+
+@pytest.mark.parametrize("mode", [m for m in MODES if secrets_enabled(m)])
+def test_rbac_with_secrets_role_for_the_key(mode):
+    """Secrets on: a Role in the release namespace with create on secrets (create cannot be
+    limited by name) and get on the key Secret only, bound to the chart's ServiceAccount."""
+    role = one(mode, "Role")
+    assert role["metadata"]["namespace"] == NAMESPACE
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},
+        {"apiGroups": [""], "resources": ["secrets"], "resourceNames": [hash_key_secret_name(mode)],
+         "verbs": ["get"]},
+    ]
+    binding = one(mode, "RoleBinding")
+    assert binding["metadata"]["namespace"] == NAMESPACE
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                  "name": role["metadata"]["name"]}
+    assert binding["subjects"] == service_account_subject(mode)
+
+
+# ---------------------------------------------------------------------------------------
+# Secrets: the HMAC key
+# ---------------------------------------------------------------------------------------
+
+
+def hash_key_volumes(mode: str) -> list[dict]:
+    pod = one(mode, "Deployment")["spec"]["template"]["spec"]
+    return [v for v in pod["volumes"] if "secret" in v
+            and v["secret"]["secretName"] == hash_key_secret_name(mode)]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_secret_flags_per_mode(mode):
+    """With secrets.enabled: --secrets, the key file inside the mounted directory, and the key
+    Secret in the release namespace. Without: none of them, and no key volume."""
+    args = flags(mode)
+    names = {"--secrets", "--secret-hash-key-file", "--secret-hash-key-secret"}
+    if not secrets_enabled(mode):
+        assert not names & args.keys(), f"secrets off, but the chart passes {names & args.keys()}"
+        assert not hash_key_volumes(mode)
+        assert HASH_KEY_DIR not in {m["mountPath"] for m in container(mode)["volumeMounts"]}
+        return
+    assert args["--secrets"] == ""
+    assert args["--secret-hash-key-file"] == f"{HASH_KEY_DIR}/key"
+    assert args["--secret-hash-key-secret"] == f"{NAMESPACE}/{hash_key_secret_name(mode)}"
+
+
+@pytest.mark.parametrize("mode", [m for m in MODES if secrets_enabled(m)])
+def test_hash_key_mounted_as_optional_directory(mode):
+    """The key Secret is mounted whole, read-only, as an optional directory (the server
+    creates the Secret after the pod has started; subPath mounts would never see it)."""
+    key_dir, key_file = flags(mode)["--secret-hash-key-file"].rsplit("/", 1)
+    assert key_file == "key"  # the Secret's data key
+    mounts = [m for m in container(mode)["volumeMounts"] if m["mountPath"] == key_dir]
+    assert len(mounts) == 1
+    mount = mounts[0]
+    assert mount["readOnly"] is True
+    assert "subPath" not in mount and "subPathExpr" not in mount
+    volumes = [v for v in one(mode, "Deployment")["spec"]["template"]["spec"]["volumes"]
+               if v["name"] == mount["name"]]
+    assert len(volumes) == 1 and volumes == hash_key_volumes(mode)
+    assert volumes[0]["secret"] == {"secretName": hash_key_secret_name(mode), "optional": True}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_key_secret_not_rendered(mode):
+    """The chart renders no Secret at all: a templated key would change on every
+    `helm template` render (Argo CD) and roll every workload that consumes a Secret."""
+    assert not objects(mode, "Secret")
+    if secrets_enabled(mode):
+        # Only the Role and RoleBinding may share the default key Secret's name.
+        kinds = {o["kind"] for o in render(mode) if o["metadata"]["name"] == hash_key_secret_name(mode)}
+        assert kinds <= {"Role", "RoleBinding"}, kinds
+
+
+def test_secrets_render_is_deterministic():
+    """Two renders are byte-identical: no random key material at render time."""
+    first, second = (helm_template(MODES["secrets"].args()) for _ in range(2))
+    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+    assert first.stdout == second.stdout
 
 
 # ---------------------------------------------------------------------------------------
@@ -789,6 +937,18 @@ BAD_VALUES = {
     "unknown-lookup-error-policy": (
         ["--set", "server.onLookupError=retry"], "server.onLookupError must be allow or deny"),
     "kubernetes-too-old": (["--kube-version", "1.26.9"], "incompatible with Kubernetes"),
+    "hash-key-secret-name-invalid": (
+        ["--set", "secrets.enabled=true", "--set", "secrets.hashKey.secretName=Hash_Key"],
+        "secrets.hashKey.secretName must be a valid Secret name"),
+    "hash-key-secret-is-the-tls-secret": (
+        ["--set", "secrets.enabled=true", "--set", "secrets.hashKey.secretName=prod-confighash-tls"],
+        "must differ from the TLS Secret's name"),
+    "secrets-flag-in-extra-args": (
+        ["--set", "server.extraArgs={--secrets}"],
+        "server.extraArgs must not pass --secrets: set secrets.enabled"),
+    "hash-key-file-in-extra-args": (
+        ["--set", "secrets.enabled=true", "--set", "server.extraArgs={--secret-hash-key-file=/k}"],
+        "server.extraArgs must not pass --secret-hash-key-file=/k"),
 }
 
 
@@ -805,6 +965,14 @@ def test_bad_values_fail_rendering(case):
 # ---------------------------------------------------------------------------------------
 # Chart metadata and documentation
 # ---------------------------------------------------------------------------------------
+
+
+def test_every_values_file_is_rendered():
+    """check.sh lints every file in ci/chart/values; each must also be rendered by a mode here."""
+    used = {name for mode in MODES.values() for name in mode.values}
+    present = {p.name for p in VALUES_DIR.glob("*.yaml")}
+    assert present <= used, f"values files no mode renders: {sorted(present - used)}"
+    assert used <= present, f"modes name missing values files: {sorted(used - present)}"
 
 
 def test_chart_metadata():
