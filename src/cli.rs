@@ -1,9 +1,12 @@
-//! The command line (clap derive): `serve`, `review` and `hash`.
+//! The command line (clap derive): `serve`, `review`, `hash` and `plan`.
+
+mod watch;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
+pub use self::watch::{PlanArgs, WatchArgs};
 use crate::{
     Error, Result,
     admission::{LookupErrorPolicy, Options},
@@ -32,6 +35,9 @@ pub enum Command {
     Review(ReviewArgs),
     /// Print the annotations the workloads in a file would get.
     Hash(HashArgs),
+    /// List the workloads in a namespace whose config-hash is out of date and would roll
+    /// (exit code 2 when any would, 0 when none would).
+    Plan(PlanArgs),
 }
 
 /// `confighash serve`
@@ -56,6 +62,9 @@ pub struct ServeArgs {
     /// (NAMESPACE/NAME), creating it with a random key if it is missing too.
     #[arg(long, value_name = "NAMESPACE/NAME")]
     pub secret_hash_key_secret: Option<String>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub watch: WatchArgs,
     /// Largest request body accepted; larger ones get HTTP 413.
     #[arg(long, default_value_t = 8 * 1024 * 1024)]
     pub max_body_bytes: usize,

@@ -18,6 +18,8 @@ pub mod hash_key;
 pub mod metrics;
 /// The `review` and `hash` subcommands.
 pub mod offline;
+/// The `plan` subcommand: what the watcher would roll.
+pub mod plan;
 /// ConfigMap references of a pod template.
 pub mod references;
 /// The HTTPS webhook and ops listeners.
@@ -28,5 +30,7 @@ pub mod source;
 pub mod telemetry;
 /// TLS configuration, reload and development certificates.
 pub mod tls;
+/// The watcher that rolls workloads when only a ConfigMap changes.
+pub mod watch;
 
 pub use error::{Error, Result};

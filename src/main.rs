@@ -1,18 +1,20 @@
-use std::sync::Arc;
+use std::{process::ExitCode, sync::Arc};
 
 use anyhow::Context;
 use clap::Parser;
 use confighash::{
     cli::{Cli, Command, ServeArgs, TlsSource},
-    hash_key, offline,
+    hash_key, offline, plan,
     server::{self, Server, ServerConfig},
     telemetry::{self, LogFormat},
     tls::{dev, reload::CertStore},
+    watch,
 };
+use tokio::sync::watch as signal_watch;
 use tracing::info;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     if rustls::crypto::ring::default_provider()
         .install_default()
         .is_err()
@@ -31,19 +33,27 @@ async fn main() -> anyhow::Result<()> {
                 &args.admission.options()?,
             )
             .await?;
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Hash(args) => {
             telemetry::init(LogFormat::Text);
             let source = args.source.source().await?;
             let options = args.admission.options()?;
             offline::hash(&args.file, &args.namespace, std::io::stdout(), &source, &options).await?;
-            Ok(())
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan(args) => {
+            telemetry::init(LogFormat::Text);
+            let client = kube::Client::try_default().await?;
+            let planned = plan::plan(client, &args.namespace, &args.admission.options()?).await?;
+            plan::write(std::io::stdout(), &args.namespace, &planned)?;
+            // contract: 0 when nothing would roll, 2 when something would.
+            Ok(ExitCode::from(if planned.is_empty() { 0 } else { 2 }))
         }
     }
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let ServeArgs {
         listen,
         metrics_listen,
@@ -51,6 +61,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         admission,
         source,
         secret_hash_key_secret,
+        watch,
         max_body_bytes,
         drain_timeout,
         log_format,
@@ -59,6 +70,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let key_file = admission.secret_hash_key_file()?;
     let key = hash_key::for_serve(key_file.map(|p| p.as_path()), secret_hash_key_secret.as_deref()).await?;
     let options = admission.options_with(key)?;
+    if watch.watch && source.configmaps_from.is_some() {
+        anyhow::bail!("--watch follows the cluster; it cannot be combined with --configmaps-from");
+    }
     let (cert, key) = match tls.source()? {
         TlsSource::Files { cert, key } => (cert, key),
         TlsSource::Dev(dir) => {
@@ -75,10 +89,34 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         certs,
         tls_reload_interval: tls.tls_reload_interval,
         source,
-        options,
+        options: options.clone(),
         max_body_bytes,
         drain_timeout,
     };
-    Server::bind(config).await?.run(server::signal()).await?;
-    Ok(())
+    let server = Server::bind(config).await?;
+    let (stop, stopped) = signal_watch::channel(false);
+    let watcher = match watch.config(&options, "default")? {
+        Some(mut config) => {
+            let client = kube::Client::try_default().await?;
+            if watch.lease_namespace.is_none() {
+                config.lease.namespace = client.default_namespace().to_owned();
+            }
+            let stop = wait(stopped.clone());
+            Some(tokio::spawn(watch::run(client, config, server.metrics(), stop)))
+        }
+        None => None,
+    };
+    tokio::spawn(async move {
+        server::signal().await;
+        _ = stop.send(true);
+    });
+    server.run(wait(stopped)).await?;
+    if let Some(watcher) = watcher {
+        _ = watcher.await;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait(mut stopped: signal_watch::Receiver<bool>) {
+    _ = stopped.wait_for(|s| *s).await;
 }

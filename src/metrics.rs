@@ -23,6 +23,17 @@ struct ResultLabel {
     result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RolloutLabels {
+    kind: &'static str,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: &'static str,
+}
+
 /// Every metric confighash exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -32,6 +43,48 @@ pub struct Metrics {
     lookups: Family<ResultLabel, Counter>,
     tls_reloads: Family<ResultLabel, Counter>,
     tls_expiry: Gauge<i64, AtomicI64>,
+    watch: WatchMetrics,
+}
+
+/// The watcher's metrics (contract §9).
+#[derive(Debug, Default)]
+struct WatchMetrics {
+    rollouts: Family<RolloutLabels, Counter>,
+    pending: Gauge,
+    objects: Family<KindLabel, Gauge>,
+    leader: Gauge,
+    synced: Gauge,
+}
+
+impl WatchMetrics {
+    fn register(self, registry: &mut Registry) -> Self {
+        registry.register(
+            "watch_rollouts",
+            "Workload patches sent by the watcher, by kind and result",
+            self.rollouts.clone(),
+        );
+        registry.register(
+            "watch_pending",
+            "Workloads waiting for a rollout",
+            self.pending.clone(),
+        );
+        registry.register(
+            "watch_objects",
+            "Objects the watcher holds, by kind",
+            self.objects.clone(),
+        );
+        registry.register(
+            "watch_synced",
+            "1 once the leader has listed everything and follows changes live",
+            self.synced.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 while this replica holds the watcher lease",
+            self.leader.clone(),
+        );
+        self
+    }
 }
 
 impl Default for Metrics {
@@ -73,8 +126,10 @@ impl Metrics {
             "notAfter of the served certificate, Unix seconds",
             tls_expiry.clone(),
         );
+        let watch = WatchMetrics::default().register(&mut registry);
         Self {
             registry,
+            watch,
             admissions,
             admission_duration,
             lookups,
@@ -120,6 +175,37 @@ impl Metrics {
         if let Some(expiry) = expiry {
             self.tls_expiry.set(expiry);
         }
+    }
+
+    /// Records a watcher rollout of a `kind` workload: `patched`, `conflict`, `gone` or `error`.
+    pub fn watch_rollout(&self, kind: &'static str, result: &'static str) {
+        self.watch
+            .rollouts
+            .get_or_create(&RolloutLabels { kind, result })
+            .inc();
+    }
+
+    /// Sets the number of workloads waiting for a rollout.
+    pub fn watch_pending(&self, pending: usize) {
+        self.watch.pending.set(pending as i64);
+    }
+
+    /// Sets how many objects of `kind` the watcher holds.
+    pub fn watch_objects(&self, kind: &'static str, count: usize) {
+        self.watch
+            .objects
+            .get_or_create(&KindLabel { kind })
+            .set(count as i64);
+    }
+
+    /// Sets whether the watcher has listed everything and follows changes live.
+    pub fn watch_synced(&self, synced: bool) {
+        self.watch.synced.set(i64::from(synced));
+    }
+
+    /// Sets whether this replica leads.
+    pub fn leader(&self, leading: bool) {
+        self.watch.leader.set(i64::from(leading));
     }
 
     /// The OpenMetrics text exposition.

@@ -96,6 +96,11 @@ impl Server {
         self.webhook.local_addr().unwrap_or(self.config.listen)
     }
 
+    /// The metrics served on the ops listener, for other tasks of the process to record.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.state.metrics.clone()
+    }
+
     /// The ops listener's address.
     pub fn ops_addr(&self) -> SocketAddr {
         self.ops.local_addr().unwrap_or(self.config.metrics_listen)

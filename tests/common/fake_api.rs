@@ -1,25 +1,22 @@
 //! An in-process fake Kubernetes API server over HTTPS, speaking the real REST shapes that
-//! `kube::Client` uses: GET and POST of ConfigMaps and Secrets with uids, resourceVersions
-//! and `Status` errors. It records every request and can be made slow or failing.
+//! `kube::Client` uses: GET, LIST (selectors, paging), WATCH (bookmarks, 410 Gone), POST,
+//! PUT and PATCH with resourceVersion preconditions, and DELETE, for ConfigMaps, Secrets,
+//! Namespaces, the three workload kinds, Leases and Events. It records every request and
+//! can be made slow or failing.
+
+mod routes;
+pub mod store;
+mod watch;
 
 use std::{
     collections::BTreeMap,
     net::SocketAddr,
-    path::PathBuf,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
-    },
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
-use axum::{
-    Router,
-    extract::{Path, RawQuery, State},
-    http::{Method, StatusCode, Uri, header},
-    response::{IntoResponse, Response},
-    routing::get,
-};
+use axum::Router;
 use hyper_util::{rt::TokioIo, service::TowerToHyperService};
 use rustls::{
     ServerConfig,
@@ -29,12 +26,22 @@ use serde_json::{Value, json};
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_rustls::TlsAcceptor;
 
+use self::store::{Objects, Resource, key, of_object};
+
 /// A request as the fake server saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recorded {
     pub method: String,
     pub path: String,
     pub query: Option<String>,
+    pub content_type: Option<String>,
+}
+
+impl Recorded {
+    /// A PATCH of a workload (deployments, statefulsets, daemonsets).
+    pub fn is_workload_patch(&self) -> bool {
+        self.method == "PATCH" && self.path.starts_with("/apis/apps/v1/")
+    }
 }
 
 /// A fault to inject into every request.
@@ -47,20 +54,68 @@ pub enum Fault {
     Status(u16),
 }
 
-#[derive(Default)]
-struct Store {
-    /// Objects by (resource, namespace, name), resource being `configmaps` or `secrets`.
-    objects: Mutex<BTreeMap<(String, String, String), Value>>,
-    resource_version: AtomicU64,
+/// Query parameters of one request.
+#[derive(Debug, Default, Clone)]
+pub struct Query(BTreeMap<String, String>);
+
+impl Query {
+    fn parse(raw: Option<&str>) -> Self {
+        let pairs = raw
+            .into_iter()
+            .flat_map(|q| q.split('&'))
+            .filter(|p| !p.is_empty());
+        Self(
+            pairs
+                .map(|p| {
+                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                    (decode(k), decode(v))
+                })
+                .collect(),
+        )
+    }
+
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.0.get(name).cloned()
+    }
+}
+
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// State shared by the handlers.
+pub struct Shared {
+    pub objects: Objects,
     requests: Mutex<Vec<Recorded>>,
     fault: Mutex<Option<Fault>>,
+    bookmark_interval: Mutex<Duration>,
 }
 
 /// The running fake API server.
 pub struct FakeApi {
     pub addr: SocketAddr,
     pub ca: PathBuf,
-    store: Arc<Store>,
+    shared: Arc<Shared>,
     task: JoinHandle<()>,
     _dir: tempfile::TempDir,
 }
@@ -79,28 +134,36 @@ impl FakeApi {
             .with_single_cert(chain.expect("cert PEM"), key)
             .expect("server config");
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let store = Arc::new(Store::default());
-        let router = Router::new()
-            .route(
-                "/api/v1/namespaces/{namespace}/{resource}/{name}",
-                get(get_object),
-            )
-            .route(
-                "/api/v1/namespaces/{namespace}/{resource}",
-                axum::routing::post(create_object),
-            )
-            .fallback(not_found)
-            .with_state(store.clone());
+        let shared = Arc::new(Shared {
+            objects: Objects::default(),
+            requests: Mutex::default(),
+            fault: Mutex::default(),
+            bookmark_interval: Mutex::new(Duration::from_secs(1)),
+        });
+        let router = Router::new().fallback(routes::handle).with_state(shared.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let task = tokio::spawn(serve(listener, TlsAcceptor::from(Arc::new(config)), router));
         Self {
             addr,
             ca: certs.ca,
-            store,
+            shared,
             task,
             _dir: dir,
         }
+    }
+
+    pub fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.addr.port())
+    }
+
+    /// A real kube client for this server, default namespace `default`.
+    pub fn client(&self) -> kube::Client {
+        let url: hyper::Uri = self.url().parse().expect("url");
+        let mut config = kube::Config::new(url);
+        let ca = CertificateDer::from_pem_file(&self.ca).expect("CA");
+        config.root_cert = Some(vec![ca.to_vec()]);
+        kube::Client::try_from(config).expect("kube client")
     }
 
     /// A server holding the ConfigMaps of `examples/configmaps`.
@@ -115,23 +178,17 @@ impl FakeApi {
         api
     }
 
-    /// A real kube client for this server, default namespace `default`.
-    pub fn client(&self) -> kube::Client {
-        let url: hyper::Uri = format!("https://127.0.0.1:{}", self.addr.port())
-            .parse()
-            .expect("url");
-        let mut config = kube::Config::new(url);
-        let ca = CertificateDer::from_pem_file(&self.ca).expect("CA");
-        config.root_cert = Some(vec![ca.to_vec()]);
-        kube::Client::try_from(config).expect("kube client")
-    }
-
-    /// Creates or replaces a ConfigMap, bumping its resourceVersion.
-    pub fn put_configmap(&self, namespace: &str, name: &str, data: &[(&str, &str)]) {
-        let data: BTreeMap<&str, &str> = data.iter().copied().collect();
-        let object = json!({"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": name, "namespace": namespace}, "data": data});
-        self.put_object(object);
+    /// A kubeconfig for this server, trusting its CA, with `namespace` as the default.
+    pub fn kubeconfig(&self, dir: &Path, namespace: &str) -> PathBuf {
+        use base64::Engine;
+        let ca = base64::engine::general_purpose::STANDARD.encode(std::fs::read(&self.ca).expect("CA"));
+        let config = json!({"apiVersion": "v1", "kind": "Config", "current-context": "fake",
+            "clusters": [{"name": "fake", "cluster": {"server": self.url(), "certificate-authority-data": ca}}],
+            "users": [{"name": "fake", "user": {"token": "test-token"}}],
+            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake", "namespace": namespace}}]});
+        let path = dir.join("kubeconfig.json");
+        std::fs::write(&path, serde_json::to_vec(&config).expect("json")).expect("write kubeconfig");
+        path
     }
 
     /// Creates or replaces a Secret (values given as plain text, stored base64 as the API does).
@@ -143,71 +200,113 @@ impl FakeApi {
             "metadata": {"name": name, "namespace": namespace}, "data": data}));
     }
 
-    /// A stored object, as the API would return it.
+    /// A stored core (v1) object by resource plural, as the API would return it.
     pub fn object(&self, resource: &str, namespace: &str, name: &str) -> Option<Value> {
-        let key = (resource.to_owned(), namespace.to_owned(), name.to_owned());
-        self.store.objects.lock().expect("lock").get(&key).cloned()
+        let resource = store::by_path("", "v1", resource).expect("a served v1 resource");
+        let namespace = if resource.namespaced { namespace } else { "" };
+        self.shared.objects.get(&key(&resource, namespace, name))
     }
 
-    /// A kubeconfig for this server, trusting its CA, with `namespace` as the default.
-    pub fn kubeconfig(&self, dir: &std::path::Path, namespace: &str) -> PathBuf {
-        use base64::Engine;
-        let ca = base64::engine::general_purpose::STANDARD.encode(std::fs::read(&self.ca).expect("CA"));
-        let config = json!({"apiVersion": "v1", "kind": "Config", "current-context": "fake",
-            "clusters": [{"name": "fake", "cluster": {"server": format!("https://127.0.0.1:{}", self.addr.port()),
-                "certificate-authority-data": ca}}],
-            "users": [{"name": "fake", "user": {"token": "test-token"}}],
-            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake", "namespace": namespace}}]});
-        let path = dir.join("kubeconfig.json");
-        std::fs::write(&path, serde_json::to_vec(&config).expect("json")).expect("write kubeconfig");
-        path
+    /// Creates or replaces a ConfigMap, bumping its resourceVersion.
+    pub fn put_configmap(&self, namespace: &str, name: &str, data: &[(&str, &str)]) {
+        let data: BTreeMap<&str, &str> = data.iter().copied().collect();
+        let object = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": namespace}, "data": data});
+        self.put_object(object);
     }
 
-    /// Stores a ConfigMap or Secret manifest as the API server would: with uid and a new resourceVersion.
+    /// Creates or replaces a Namespace with these labels.
+    pub fn put_namespace(&self, name: &str, labels: &[(&str, &str)]) {
+        let labels: BTreeMap<&str, &str> = labels.iter().copied().collect();
+        self.put_object(json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "labels": labels}}));
+    }
+
+    /// Stores any served object as the API server would: with uid and a new
+    /// resourceVersion (a manifest without apiVersion and kind is a ConfigMap).
     pub fn put_object(&self, object: Value) {
-        store_object(&self.store, object);
+        self.store(object);
+    }
+
+    /// [`FakeApi::put_object`], returning the stored object.
+    pub fn store(&self, object: Value) -> Value {
+        let resource = of_object(&object);
+        let name = object["metadata"]["name"].as_str().expect("name").to_owned();
+        let namespace = if resource.namespaced {
+            object["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or("default")
+                .to_owned()
+        } else {
+            String::new()
+        };
+        let mut object = object;
+        object["apiVersion"] = json!(resource.api_version());
+        object["kind"] = json!(resource.kind);
+        self.shared
+            .objects
+            .write(key(&resource, &namespace, &name), object)
+    }
+
+    /// The stored object, if any.
+    pub fn get_object(&self, api_version: &str, kind: &str, namespace: &str, name: &str) -> Option<Value> {
+        let resource = of_object(&json!({"apiVersion": api_version, "kind": kind}));
+        let namespace = if resource.namespaced { namespace } else { "" };
+        self.shared.objects.get(&key(&resource, namespace, name))
+    }
+
+    /// Every stored object of one kind.
+    pub fn list_objects(&self, api_version: &str, kind: &str) -> Vec<Value> {
+        let resource: Resource = of_object(&json!({"apiVersion": api_version, "kind": kind}));
+        let prefix = format!("{}/{}", resource.group, resource.plural);
+        let data = self.shared.objects.data.lock().expect("lock");
+        data.objects
+            .iter()
+            .filter(|(k, _)| k.0 == prefix)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     pub fn delete_configmap(&self, namespace: &str, name: &str) {
-        let key = ("configmaps".to_owned(), namespace.to_owned(), name.to_owned());
-        self.store.objects.lock().expect("lock").remove(&key);
+        self.delete_object("v1", "ConfigMap", namespace, name);
+    }
+
+    pub fn delete_object(&self, api_version: &str, kind: &str, namespace: &str, name: &str) {
+        let resource = of_object(&json!({"apiVersion": api_version, "kind": kind}));
+        let namespace = if resource.namespaced { namespace } else { "" };
+        self.shared.objects.delete(&key(&resource, namespace, name));
+    }
+
+    /// Drops the event log: a watch resuming from before now gets 410 Gone and relists.
+    pub fn compact(&self) {
+        self.shared.objects.compact();
+    }
+
+    /// How often idle watches that asked for bookmarks get one (default 1 s).
+    pub fn set_bookmark_interval(&self, every: Duration) {
+        *self.shared.bookmark_interval.lock().expect("lock") = every;
     }
 
     pub fn set_fault(&self, fault: Fault) {
-        *self.store.fault.lock().expect("lock") = Some(fault);
+        *self.shared.fault.lock().expect("lock") = Some(fault);
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
-        self.store.requests.lock().expect("lock").clone()
+        self.shared.requests.lock().expect("lock").clone()
+    }
+
+    /// PATCH requests to workloads so far.
+    pub fn workload_patches(&self) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(Recorded::is_workload_patch)
+            .collect()
     }
 
     /// Stops serving; later connections are refused.
     pub fn stop(&self) {
         self.task.abort();
     }
-}
-
-fn store_object(store: &Store, mut object: Value) -> Value {
-    {
-        let rv = store.resource_version.fetch_add(1, Ordering::SeqCst) + 1;
-        let resource = match object["kind"].as_str() {
-            Some("Secret") => "secrets",
-            _ => "configmaps",
-        };
-        let meta = &mut object["metadata"];
-        let namespace = meta["namespace"].as_str().unwrap_or("default").to_owned();
-        let name = meta["name"].as_str().expect("name").to_owned();
-        meta["namespace"] = json!(namespace);
-        meta["uid"] = json!(format!("uid-{resource}-{namespace}-{name}"));
-        meta["resourceVersion"] = json!(rv.to_string());
-        meta["creationTimestamp"] = json!("2026-11-20T09:00:00Z");
-        store
-            .objects
-            .lock()
-            .expect("lock")
-            .insert((resource.into(), namespace, name), object.clone());
-    }
-    object
 }
 
 impl Drop for FakeApi {
@@ -226,109 +325,7 @@ async fn serve(listener: TcpListener, tls: TlsAcceptor, router: Router) {
                 hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
             _ = conn.await;
         });
+        // Reap finished connections so a long run does not accumulate them.
+        while connections.try_join_next().is_some() {}
     }
-}
-
-fn status(code: u16, reason: &str, message: String) -> Response {
-    let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": message, "reason": reason, "code": code});
-    json_response(StatusCode::from_u16(code).expect("status code"), &body)
-}
-
-fn json_response(code: StatusCode, body: &Value) -> Response {
-    let bytes = serde_json::to_vec(body).expect("serialize");
-    (code, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
-}
-
-/// Records the request and applies the configured fault, if any.
-async fn intercept(store: &Store, method: &Method, uri: &Uri, query: Option<String>) -> Option<Response> {
-    store.requests.lock().expect("lock").push(Recorded {
-        method: method.to_string(),
-        path: uri.path().to_owned(),
-        query,
-    });
-    let fault = *store.fault.lock().expect("lock");
-    match fault {
-        Some(Fault::Delay(delay)) => {
-            tokio::time::sleep(delay).await;
-            None
-        }
-        Some(Fault::Status(code)) => {
-            let reason = if code == 403 { "Forbidden" } else { "InternalError" };
-            Some(status(code, reason, format!("injected fault {code}")))
-        }
-        Some(Fault::None) | None => None,
-    }
-}
-
-async fn get_object(
-    State(store): State<Arc<Store>>,
-    Path((namespace, resource, name)): Path<(String, String, String)>,
-    RawQuery(query): RawQuery,
-    method: Method,
-    uri: Uri,
-) -> Response {
-    if let Some(response) = intercept(&store, &method, &uri, query).await {
-        return response;
-    }
-    let found = store
-        .objects
-        .lock()
-        .expect("lock")
-        .get(&(resource.clone(), namespace, name.clone()))
-        .cloned();
-    match found {
-        Some(object) => json_response(StatusCode::OK, &object),
-        None => status(404, "NotFound", format!("{resource} \"{name}\" not found")),
-    }
-}
-
-async fn create_object(
-    State(store): State<Arc<Store>>,
-    Path((namespace, resource)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
-    method: Method,
-    uri: Uri,
-    body: axum::body::Bytes,
-) -> Response {
-    if let Some(response) = intercept(&store, &method, &uri, query).await {
-        return response;
-    }
-    let Ok(mut object) = serde_json::from_slice::<Value>(&body) else {
-        return status(400, "BadRequest", "invalid JSON body".into());
-    };
-    let name = object["metadata"]["name"].as_str().unwrap_or_default().to_owned();
-    if store
-        .objects
-        .lock()
-        .expect("lock")
-        .contains_key(&(resource.clone(), namespace.clone(), name.clone()))
-    {
-        return status(
-            409,
-            "AlreadyExists",
-            format!("{resource} \"{name}\" already exists"),
-        );
-    }
-    object["metadata"]["namespace"] = json!(namespace);
-    json_response(StatusCode::CREATED, &store_object(&store, object))
-}
-
-async fn not_found(
-    State(store): State<Arc<Store>>,
-    method: Method,
-    uri: Uri,
-    RawQuery(q): RawQuery,
-) -> Response {
-    if let Some(response) = intercept(&store, &method, &uri, q).await {
-        return response;
-    }
-    status(
-        404,
-        "NotFound",
-        format!(
-            "the server could not find the requested resource ({})",
-            uri.path()
-        ),
-    )
 }

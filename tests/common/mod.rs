@@ -6,6 +6,7 @@ pub mod client;
 pub mod fake_api;
 pub mod fixtures;
 pub mod process;
+pub mod watcher;
 
 use std::{net::SocketAddr, path::Path, sync::Arc, sync::Once, time::Duration};
 

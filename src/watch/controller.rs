@@ -1,0 +1,377 @@
+//! The watcher while this replica leads: follows the streams into the [`Index`], turns
+//! content changes into scheduled workloads, and rolls them when the [`Scheduler`] says so.
+//!
+//! Sync order keeps the first list cheap: namespaces, then workloads (so the key
+//! selections in use are known), then ConfigMaps and Secrets. Events inside a (re)list never roll
+//! anything; when every stream is synced, stamped workloads whose `config-hash` is out of
+//! date are scheduled — a change made while no leader ran is not lost.
+
+use std::{
+    collections::{BTreeSet, HashMap, HashSet},
+    sync::Arc,
+};
+
+use futures::{Stream, StreamExt, stream::BoxStream};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::{Client, ResourceExt, runtime::watcher::Event};
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use super::{
+    WatchConfig,
+    index::{Index, SourceKey, WorkloadKey},
+    rollout::{Patcher, Sent},
+    scheduler::Scheduler,
+    streams::{self, Item, SourceItem, WorkloadItem},
+};
+use crate::{
+    admission::workload::Workload,
+    digest::SourceKind,
+    metrics::Metrics,
+    source::{ClusterSource, Object},
+};
+
+const KINDS: [&str; 3] = crate::admission::workload::KINDS;
+// A conflicting writer gets this many fresh reads before the rollout waits for the interval.
+const CONFLICT_RETRIES: usize = 3;
+
+/// The state of one leadership term.
+pub struct Controller {
+    client: Client,
+    selector: String,
+    secrets: bool,
+    reader: ClusterSource,
+    index: Index,
+    scheduler: Scheduler<WorkloadKey>,
+    patcher: Patcher,
+    metrics: Arc<Metrics>,
+    namespaces: Option<BTreeSet<String>>,
+    namespaces_relist: Option<BTreeSet<String>>,
+    /// Workload kinds not synced since their stream (re)started, with the keys seen so far.
+    workloads_relist: HashMap<&'static str, HashSet<WorkloadKey>>,
+    /// Source kinds not synced since their stream (re)started, with the keys seen so far.
+    sources_relist: HashMap<SourceKind, HashSet<SourceKey>>,
+    live: bool,
+}
+
+/// What a namespace change asks of the streams.
+enum Streams {
+    Keep,
+    /// A namespace opted in: list workloads and ConfigMaps again to pick it up.
+    Restart,
+}
+
+async fn next<S: Stream + Unpin>(stream: &mut Option<S>) -> Option<S::Item> {
+    match stream {
+        Some(s) => s.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Controller {
+    /// A controller with empty state.
+    pub fn new(client: Client, config: &WatchConfig, metrics: Arc<Metrics>) -> Self {
+        let patcher = Patcher::new(
+            client.clone(),
+            config.options.keys.clone(),
+            metrics.clone(),
+            &config.lease.identity,
+        );
+        Self {
+            reader: ClusterSource::new(client.clone()),
+            client,
+            selector: config.namespace_selector.clone(),
+            secrets: config.options.secrets.is_some(),
+            index: Index::new(config.options.clone()),
+            scheduler: Scheduler::new(config.limits),
+            patcher,
+            metrics,
+            namespaces: None,
+            namespaces_relist: None,
+            workloads_relist: HashMap::new(),
+            sources_relist: HashMap::new(),
+            live: false,
+        }
+    }
+
+    /// Runs until dropped (leadership lost or shutdown).
+    pub async fn run(mut self) {
+        let mut namespaces = streams::namespaces(&self.client, &self.selector);
+        let mut workloads: Option<BoxStream<'static, WorkloadItem>> = None;
+        let mut sources: Option<BoxStream<'static, SourceItem>> = None;
+        loop {
+            let wake = self.scheduler.next_wakeup();
+            tokio::select! {
+                Some(item) = namespaces.next() => {
+                    if let Streams::Restart = self.on_namespace(item) {
+                        workloads = Some(streams::workloads(&self.client));
+                        sources = None;
+                        self.workloads_relist = KINDS.iter().map(|k| (*k, HashSet::new())).collect();
+                        self.sources_relist = self.source_kinds().map(|k| (k, HashSet::new())).collect();
+                    }
+                }
+                Some((kind, item)) = next(&mut workloads) => self.on_workload(kind, item).await,
+                Some((kind, item)) = next(&mut sources) => self.on_source(kind, item),
+                () = sleep_until(wake) => self.roll_due().await,
+            }
+            if sources.is_none() && workloads.is_some() && self.workloads_relist.is_empty() {
+                sources = Some(streams::sources(&self.client, self.secrets));
+            }
+            self.check_live(sources.is_some());
+            self.record_metrics();
+        }
+    }
+
+    fn source_kinds(&self) -> impl Iterator<Item = SourceKind> + use<> {
+        let secrets = self.secrets.then_some(SourceKind::Secret);
+        std::iter::once(SourceKind::ConfigMap).chain(secrets)
+    }
+
+    fn watched(&self, namespace: Option<&str>) -> bool {
+        let ns = namespace.unwrap_or_default();
+        self.namespaces.as_ref().is_some_and(|set| set.contains(ns))
+    }
+
+    fn on_namespace(&mut self, item: Item<Namespace>) -> Streams {
+        let event = match item {
+            Ok(event) => event,
+            Err(e) => {
+                warn!(error = %e, "namespace watch failed; retrying");
+                return Streams::Keep;
+            }
+        };
+        match event {
+            Event::Init => self.namespaces_relist = Some(BTreeSet::new()),
+            Event::InitApply(ns) => {
+                if let Some(seen) = &mut self.namespaces_relist {
+                    seen.insert(ns.name_any());
+                }
+            }
+            Event::InitDone => {
+                let seen = self.namespaces_relist.take().unwrap_or_default();
+                return self.set_namespaces(seen);
+            }
+            Event::Apply(ns) => {
+                let mut set = self.namespaces.clone().unwrap_or_default();
+                set.insert(ns.name_any());
+                return self.set_namespaces(set);
+            }
+            Event::Delete(ns) => {
+                let mut set = self.namespaces.clone().unwrap_or_default();
+                set.remove(&ns.name_any());
+                return self.set_namespaces(set);
+            }
+        }
+        Streams::Keep
+    }
+
+    fn set_namespaces(&mut self, now: BTreeSet<String>) -> Streams {
+        let before = self.namespaces.replace(now.clone());
+        let dropped = self.index.retain_namespaces(|ns| now.contains(ns));
+        for key in &dropped {
+            self.scheduler.forget(key);
+        }
+        let added = before.is_none_or(|b| now.iter().any(|ns| !b.contains(ns)));
+        if added {
+            info!(
+                namespaces = now.len(),
+                "opted-in namespaces changed; listing workloads and ConfigMaps"
+            );
+            self.live = false;
+            return Streams::Restart;
+        }
+        Streams::Keep
+    }
+
+    async fn on_workload(&mut self, kind: &'static str, item: Item<Workload>) {
+        let event = match item {
+            Ok(event) => event,
+            Err(e) => return warn!(kind, error = %e, "workload watch failed; retrying"),
+        };
+        match event {
+            Event::Init => {
+                self.workloads_relist.insert(kind, HashSet::new());
+                self.live = false;
+            }
+            Event::InitApply(w) | Event::Apply(w) => {
+                if !self.watched(w.metadata().namespace.as_deref()) {
+                    return;
+                }
+                let key = key_of(&w);
+                if let Some(seen) = self.workloads_relist.get_mut(kind) {
+                    seen.insert(key.clone());
+                }
+                let missing = self.index.apply_workload(w);
+                if self.live {
+                    self.read_sources(missing).await;
+                }
+            }
+            Event::Delete(w) => {
+                let key = key_of(&w);
+                self.index.remove_workload(&key);
+                self.scheduler.forget(&key);
+            }
+            Event::InitDone => {
+                let seen = self.workloads_relist.remove(kind).unwrap_or_default();
+                let gone = self.index.workload_keys().into_iter();
+                for key in gone.filter(|k| k.kind == kind && !seen.contains(k)) {
+                    self.index.remove_workload(&key);
+                    self.scheduler.forget(&key);
+                }
+            }
+        }
+    }
+
+    fn on_source(&mut self, kind: SourceKind, item: Item<Object>) {
+        let event = match item {
+            Ok(event) => event,
+            Err(e) => return warn!(kind = kind.kind(), error = %e, "watch failed; retrying"),
+        };
+        let affected = match event {
+            Event::Init => {
+                self.sources_relist.insert(kind, HashSet::new());
+                self.live = false;
+                return;
+            }
+            Event::InitApply(object) | Event::Apply(object) => {
+                let key = source_key(kind, &object);
+                if !self.watched(Some(&key.0)) {
+                    return;
+                }
+                if let Some(seen) = self.sources_relist.get_mut(&kind) {
+                    seen.insert(key);
+                }
+                self.index.apply_source(kind, object)
+            }
+            Event::Delete(object) => self.index.remove_source(&source_key(kind, &object)),
+            Event::InitDone => {
+                let seen = self.sources_relist.remove(&kind).unwrap_or_default();
+                let keys = self.index.source_keys();
+                for key in keys.iter().filter(|k| k.1.0 == kind && !seen.contains(*k)) {
+                    self.index.remove_source(key);
+                }
+                return;
+            }
+        };
+        self.schedule(affected);
+    }
+
+    fn schedule(&mut self, affected: Vec<WorkloadKey>) {
+        if !self.live {
+            return;
+        }
+        let now = Instant::now();
+        for key in affected {
+            debug!(namespace = %key.namespace, kind = key.kind, name = %key.name, "ConfigMap content changed; rollout scheduled");
+            self.scheduler.changed(key, now);
+        }
+    }
+
+    /// Reads sources whose digest for a newly used key selection is unknown (a consistent
+    /// GET through the admission source).
+    async fn read_sources(&mut self, sources: Vec<SourceKey>) {
+        for (namespace, (kind, name)) in sources {
+            let affected = match self.reader.get(kind, &namespace, &name).await {
+                Ok(Some(object)) => self.index.apply_source(kind, object),
+                Ok(None) => self.index.remove_source(&(namespace, (kind, name))),
+                Err(e) => {
+                    warn!(error = %e, "could not read a referenced source");
+                    continue;
+                }
+            };
+            self.schedule(affected);
+        }
+    }
+
+    fn check_live(&mut self, sources_started: bool) {
+        let synced = self.namespaces.is_some()
+            && self.workloads_relist.is_empty()
+            && sources_started
+            && self.sources_relist.is_empty();
+        if synced && !self.live {
+            self.live = true;
+            let stale = self.index.stale();
+            let (workloads, sources) = self.index.counts();
+            info!(
+                workloads,
+                sources,
+                stale = stale.len(),
+                "watcher synced; out-of-date workloads scheduled"
+            );
+            let now = Instant::now();
+            for key in stale {
+                self.scheduler.changed(key, now);
+            }
+        }
+    }
+
+    async fn roll_due(&mut self) {
+        while let Some(key) = self.scheduler.pop_due(Instant::now()) {
+            self.roll(key).await;
+        }
+    }
+
+    /// Decides `key` from the newest digests and patches it if it is out of date.
+    async fn roll(&mut self, key: WorkloadKey) {
+        for _ in 0..CONFLICT_RETRIES {
+            let Some(rollout) = self.index.rollout(&key) else {
+                return;
+            };
+            match self.patcher.send(&rollout).await {
+                Sent::Patched(workload) => {
+                    self.index.apply_workload(*workload);
+                    self.scheduler.rolled(key, Instant::now());
+                    return;
+                }
+                Sent::Gone => return self.index.remove_workload(&key),
+                Sent::Failed => break,
+                Sent::Conflict => match self.patcher.read(&key).await {
+                    Ok(Some(fresh)) => {
+                        let missing = self.index.apply_workload(fresh);
+                        self.read_sources(missing).await;
+                    }
+                    Ok(None) => return self.index.remove_workload(&key),
+                    Err(e) => {
+                        warn!(name = %key.name, error = %e, "could not re-read workload after a conflict");
+                        break;
+                    }
+                },
+            }
+        }
+        self.scheduler.failed(key, Instant::now());
+    }
+
+    fn record_metrics(&self) {
+        let (workloads, sources) = self.index.counts();
+        self.metrics.watch_objects("workload", workloads);
+        self.metrics.watch_objects("source", sources);
+        let namespaces = self.namespaces.as_ref().map_or(0, BTreeSet::len);
+        self.metrics.watch_objects("namespace", namespaces);
+        self.metrics.watch_pending(self.scheduler.pending());
+        self.metrics.watch_synced(self.live);
+    }
+}
+
+fn source_key(kind: SourceKind, object: &Object) -> SourceKey {
+    let meta = match object {
+        Object::ConfigMap(cm) => &cm.metadata,
+        Object::Secret(secret) => &secret.metadata,
+    };
+    let namespace = meta.namespace.clone().unwrap_or_default();
+    (namespace, (kind, meta.name.clone().unwrap_or_default()))
+}
+
+fn key_of(w: &Workload) -> WorkloadKey {
+    WorkloadKey {
+        kind: w.kind(),
+        namespace: w.metadata().namespace.clone().unwrap_or_default(),
+        name: w.metadata().name.clone().unwrap_or_default(),
+    }
+}

@@ -1,0 +1,350 @@
+//! What the watcher remembers (contract §9): per workload its references, resourceVersion
+//! and current annotations; per ConfigMap its resourceVersion and one digest per key
+//! selection that some workload uses. Never ConfigMap data: a ConfigMap is digested when
+//! its event arrives, through the admission core, and then dropped.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+
+use super::changes::{self, SourceChange};
+use crate::{
+    admission::{self, Options, Target, workload::Workload},
+    annotations,
+    digest::{SourceDigest, SourceKind, Sources},
+    references::{Keys, References, Selection, SourceId},
+    source::{Lookups, Object},
+};
+
+/// A workload, by kind, namespace and name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WorkloadKey {
+    /// `Deployment`, `StatefulSet` or `DaemonSet`.
+    pub kind: &'static str,
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+/// A ConfigMap or Secret: its namespace, kind and name.
+pub type SourceKey = (String, SourceId);
+
+#[derive(Debug)]
+struct WorkloadEntry {
+    references: References,
+    resource_version: String,
+    /// Our annotations as the pod template carries them now.
+    current: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default)]
+struct SourceEntry {
+    resource_version: String,
+    digests: Vec<(Keys, Option<SourceDigest>)>,
+}
+
+impl SourceEntry {
+    fn digest(&self, keys: &Keys) -> Option<Option<SourceDigest>> {
+        self.digests.iter().find(|(k, _)| k == keys).map(|(_, d)| *d)
+    }
+}
+
+/// A patch the watcher would send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rollout {
+    /// The workload.
+    pub key: WorkloadKey,
+    /// Its resourceVersion when decided (the patch's precondition).
+    pub resource_version: String,
+    /// The annotations the pod template should carry (empty: remove ours).
+    pub desired: BTreeMap<String, String>,
+    /// The sources whose digest differs from what the workload carries.
+    pub changes: Vec<SourceChange>,
+}
+
+/// The watcher's memory.
+#[derive(Debug)]
+pub struct Index {
+    options: Options,
+    workloads: HashMap<WorkloadKey, WorkloadEntry>,
+    sources: HashMap<SourceKey, SourceEntry>,
+    users: HashMap<SourceKey, BTreeSet<WorkloadKey>>,
+}
+
+impl Index {
+    /// An empty index for these admission options (annotation names, Secret key).
+    pub fn new(options: Options) -> Self {
+        Self {
+            options,
+            workloads: HashMap::new(),
+            sources: HashMap::new(),
+            users: HashMap::new(),
+        }
+    }
+
+    /// Workloads and ConfigMaps held, for the objects metric.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.workloads.len(), self.sources.len())
+    }
+
+    /// Every workload key held.
+    pub fn workload_keys(&self) -> Vec<WorkloadKey> {
+        self.workloads.keys().cloned().collect()
+    }
+
+    /// Every ConfigMap key held.
+    pub fn source_keys(&self) -> Vec<SourceKey> {
+        self.sources.keys().cloned().collect()
+    }
+
+    /// Records a workload as the API server has it now. Returns the existing ConfigMaps
+    /// that lack a digest for a key selection it uses: the caller reads and applies them.
+    pub fn apply_workload(&mut self, workload: Workload) -> Vec<SourceKey> {
+        let meta = workload.metadata();
+        let key = WorkloadKey {
+            kind: workload.kind(),
+            namespace: meta.namespace.clone().unwrap_or_default(),
+            name: meta.name.clone().unwrap_or_default(),
+        };
+        let skipped = (self.options.keys).skips(meta.annotations.as_ref(), meta.labels.as_ref());
+        if meta.deletion_timestamp.is_some() || skipped {
+            self.remove_workload(&key);
+            return Vec::new();
+        }
+        let resource_version = meta.resource_version.clone().unwrap_or_default();
+        let current = self.owned(&workload);
+        let target = Target::new(key.namespace.clone(), workload, &self.options);
+        let mut missing = Vec::new();
+        for (id, selection) in &target.references {
+            let source = (key.namespace.clone(), id.clone());
+            self.users.entry(source.clone()).or_default().insert(key.clone());
+            let known = self.sources.get(&source);
+            if known.is_some_and(|s| s.digest(&selection.keys).is_none()) {
+                missing.push(source);
+            }
+        }
+        let entry = WorkloadEntry {
+            references: target.references,
+            resource_version,
+            current,
+        };
+        // Insert before detaching the old references, so digests still in use are kept.
+        if let Some(old) = self.workloads.insert(key.clone(), entry) {
+            self.detach(&key, &old.references);
+        }
+        missing
+    }
+
+    fn owned(&self, workload: &Workload) -> BTreeMap<String, String> {
+        let annotations = workload
+            .template()
+            .metadata
+            .as_ref()
+            .and_then(|m| m.annotations.as_ref());
+        let owned = self.options.keys.owned();
+        annotations
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| owned.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Forgets a workload, and the digests no other workload needs.
+    pub fn remove_workload(&mut self, key: &WorkloadKey) {
+        if let Some(entry) = self.workloads.remove(key) {
+            self.detach(key, &entry.references);
+        }
+    }
+
+    /// Drops `key` as a user of the `old` sources it no longer references, and every
+    /// digest of those sources that no workload needs any more.
+    fn detach(&mut self, key: &WorkloadKey, old: &References) {
+        let still = self.workloads.get(key).map(|e| &e.references);
+        for id in old.keys() {
+            let source = (key.namespace.clone(), id.clone());
+            if still.is_none_or(|refs| !refs.contains_key(id))
+                && let Some(users) = self.users.get_mut(&source)
+            {
+                users.remove(key);
+                if users.is_empty() {
+                    self.users.remove(&source);
+                }
+            }
+            let needed = self.selections(&source);
+            if let Some(s) = self.sources.get_mut(&source) {
+                s.digests.retain(|(k, _)| needed.contains(k));
+            }
+        }
+    }
+
+    /// The distinct key selections the users of `source` take.
+    fn selections(&self, source: &SourceKey) -> Vec<Keys> {
+        let mut out: Vec<Keys> = Vec::new();
+        let users = self.users.get(source).into_iter().flatten();
+        let selections = users
+            .filter_map(|w| self.workloads.get(w))
+            .filter_map(|w| w.references.get(&source.1).map(|s| s.keys.clone()));
+        for keys in selections {
+            if !out.contains(&keys) {
+                out.push(keys);
+            }
+        }
+        out
+    }
+
+    /// Records a ConfigMap event; see [`Index::apply_source`].
+    pub fn apply_configmap(&mut self, cm: ConfigMap) -> Vec<WorkloadKey> {
+        self.apply_source(SourceKind::ConfigMap, Object::ConfigMap(cm))
+    }
+
+    /// Records a Secret event; see [`Index::apply_source`].
+    pub fn apply_secret(&mut self, secret: Secret) -> Vec<WorkloadKey> {
+        self.apply_source(SourceKind::Secret, Object::Secret(secret))
+    }
+
+    /// Records a source event: digests every selection in use (through the admission core),
+    /// drops the object, and returns the workloads whose selection's digest changed. A
+    /// source that was absent affects every workload that references it.
+    pub fn apply_source(&mut self, kind: SourceKind, object: Object) -> Vec<WorkloadKey> {
+        let meta = match &object {
+            Object::ConfigMap(cm) => &cm.metadata,
+            Object::Secret(secret) => &secret.metadata,
+        };
+        let id = (kind, meta.name.clone().unwrap_or_default());
+        let source = (meta.namespace.clone().unwrap_or_default(), id);
+        let resource_version = meta.resource_version.clone().unwrap_or_default();
+        let needed = self.selections(&source);
+        let previous = self.sources.get(&source);
+        let unchanged = previous.is_some_and(|p| {
+            p.resource_version == resource_version && needed.iter().all(|k| p.digest(k).is_some())
+        });
+        if unchanged {
+            return Vec::new();
+        }
+        let lookups: Lookups = BTreeMap::from([(source.1.clone(), Some(object))]);
+        let digests: Vec<(Keys, Option<SourceDigest>)> = needed
+            .into_iter()
+            .map(|keys| {
+                let digest = digest_of(&source.1, &keys, &lookups, &self.options);
+                (keys, digest)
+            })
+            .collect();
+        let changed = |keys: &Keys, now: Option<SourceDigest>| match previous {
+            None => true,
+            Some(p) => p.digest(keys).is_some_and(|before| before != now),
+        };
+        let changed: Vec<&Keys> = digests
+            .iter()
+            .filter(|(k, d)| changed(k, *d))
+            .map(|(k, _)| k)
+            .collect();
+        let affected = self.users_taking(&source, &changed);
+        self.sources.insert(
+            source,
+            SourceEntry {
+                resource_version,
+                digests,
+            },
+        );
+        affected
+    }
+
+    /// Forgets a deleted ConfigMap or Secret; every workload that referenced it is affected.
+    pub fn remove_source(&mut self, source: &SourceKey) -> Vec<WorkloadKey> {
+        match self.sources.remove(source) {
+            Some(_) => self.users.get(source).into_iter().flatten().cloned().collect(),
+            None => Vec::new(),
+        }
+    }
+
+    fn users_taking(&self, source: &SourceKey, selections: &[&Keys]) -> Vec<WorkloadKey> {
+        let users = self.users.get(source).into_iter().flatten();
+        users
+            .filter(|w| {
+                let keys = self.workloads.get(w).and_then(|e| e.references.get(&source.1));
+                keys.is_some_and(|s| selections.contains(&&s.keys))
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Forgets every workload and ConfigMap in namespaces that `keep` rejects.
+    pub fn retain_namespaces(&mut self, keep: impl Fn(&str) -> bool) -> Vec<WorkloadKey> {
+        let dropped: Vec<WorkloadKey> = self
+            .workloads
+            .keys()
+            .filter(|k| !keep(&k.namespace))
+            .cloned()
+            .collect();
+        for key in &dropped {
+            self.remove_workload(key);
+        }
+        self.sources.retain(|(ns, _), _| keep(ns));
+        dropped
+    }
+
+    /// The patch `key` needs now, or `None` when it carries the right annotations (or is
+    /// unknown, or a digest is not known yet).
+    pub fn rollout(&self, key: &WorkloadKey) -> Option<Rollout> {
+        let entry = self.workloads.get(key)?;
+        let sources = self.sources_of(&key.namespace, &entry.references)?;
+        let keys = &self.options.keys;
+        let desired = annotations::desired(keys, &sources);
+        if desired == entry.current {
+            return None;
+        }
+        let current = entry.current.get(&keys.sources).map(String::as_str);
+        let changes = changes::diff(current, desired.get(&keys.sources).map(String::as_str));
+        Some(Rollout {
+            key: key.clone(),
+            resource_version: entry.resource_version.clone(),
+            desired,
+            changes,
+        })
+    }
+
+    /// Workloads already stamped with a `config-hash` that is out of date: what a restart
+    /// or a new leader rolls. Unstamped workloads are left to admission.
+    pub fn stale(&self) -> Vec<WorkloadKey> {
+        let mut stale: Vec<WorkloadKey> = self
+            .workloads
+            .iter()
+            .filter(|(_, e)| e.current.contains_key(&self.options.keys.config_hash))
+            .filter(|(k, _)| self.rollout(k).is_some())
+            .map(|(k, _)| k.clone())
+            .collect();
+        stale.sort();
+        stale
+    }
+
+    fn sources_of(&self, namespace: &str, references: &References) -> Option<Sources> {
+        let mut sources = Sources::new();
+        for (id, selection) in references {
+            let digest = match self.sources.get(&(namespace.to_owned(), id.clone())) {
+                Some(entry) => entry.digest(&selection.keys)?,
+                None => None,
+            };
+            sources.insert(id.clone(), digest);
+        }
+        Some(sources)
+    }
+}
+
+/// One source's digest under one selection, computed by the admission core itself.
+fn digest_of(id: &SourceId, keys: &Keys, lookups: &Lookups, options: &Options) -> Option<SourceDigest> {
+    let selection = Selection {
+        keys: keys.clone(),
+        optional: false,
+    };
+    let references = References::from([(id.clone(), selection)]);
+    admission::source_digests(&references, lookups, options.secrets.as_ref())
+        .into_values()
+        .next()
+        .flatten()
+}
+
+#[cfg(test)]
+#[path = "index_tests.rs"]
+mod tests;

@@ -1,0 +1,190 @@
+use k8s_openapi::api::apps::v1::Deployment;
+use serde_json::{Value, json};
+
+use super::*;
+
+const NS: &str = "demo";
+
+fn options() -> Options {
+    Options::default()
+}
+
+fn source(name: &str) -> SourceKey {
+    (NS.into(), (SourceKind::ConfigMap, name.into()))
+}
+
+fn cm(name: &str, rv: &str, data: Value) -> ConfigMap {
+    serde_json::from_value(
+        json!({"metadata": {"name": name, "namespace": NS, "resourceVersion": rv},
+        "data": data}),
+    )
+    .expect("configmap")
+}
+
+fn deployment(name: &str, containers: Value, template_annotations: Value) -> Workload {
+    let object = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": NS, "resourceVersion": "7"},
+        "spec": {"selector": {}, "template": {"metadata": {"annotations": template_annotations},
+            "spec": {"containers": containers}}}});
+    Workload::Deployment(serde_json::from_value::<Deployment>(object).expect("deployment"))
+}
+
+fn env_key(cm: &str, key: &str) -> Value {
+    json!([{"name": "c", "env": [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": cm, "key": key}}}]}])
+}
+
+fn env_from(cm: &str) -> Value {
+    json!([{"name": "c", "envFrom": [{"configMapRef": {"name": cm}}]}])
+}
+
+fn key(name: &str) -> WorkloadKey {
+    WorkloadKey {
+        kind: "Deployment",
+        namespace: NS.into(),
+        name: name.into(),
+    }
+}
+
+/// An index with `web` (key `a` of app), `api` (all of app) and `other` (all of other).
+fn index() -> Index {
+    let mut index = Index::new(options());
+    index.apply_workload(deployment("web", env_key("app", "a"), json!({})));
+    index.apply_workload(deployment("api", env_from("app"), json!({})));
+    index.apply_workload(deployment("other", env_from("other"), json!({})));
+    index.apply_configmap(cm("app", "1", json!({"a": "1", "b": "2"})));
+    index.apply_configmap(cm("other", "1", json!({"x": "1"})));
+    index
+}
+
+#[test]
+fn a_change_affects_exactly_the_workloads_that_take_the_changed_key() {
+    let mut index = index();
+    let mut affected = index.apply_configmap(cm("app", "2", json!({"a": "1", "b": "changed"})));
+    assert_eq!(affected, [key("api")]);
+    affected = index.apply_configmap(cm("app", "3", json!({"a": "changed", "b": "changed"})));
+    affected.sort();
+    assert_eq!(affected, [key("api"), key("web")]);
+}
+
+#[test]
+fn a_metadata_only_update_or_a_replayed_version_is_not_a_change() {
+    let mut index = index();
+    assert!(
+        index
+            .apply_configmap(cm("app", "2", json!({"a": "1", "b": "2"})))
+            .is_empty()
+    );
+    assert!(
+        index
+            .apply_configmap(cm("app", "2", json!({"a": "1", "b": "2"})))
+            .is_empty()
+    );
+}
+
+#[test]
+fn creating_an_absent_configmap_or_deleting_one_is_a_change() {
+    let mut index = index();
+    index.apply_workload(deployment("late", env_from("later"), json!({})));
+    assert_eq!(index.apply_configmap(cm("later", "5", json!({}))), [key("late")]);
+    assert_eq!(index.remove_source(&source("later")), [key("late")]);
+    assert!(index.remove_source(&source("never")).is_empty());
+}
+
+#[test]
+fn the_rollout_carries_the_annotations_admission_computes() {
+    let mut index = index();
+    let workload = deployment(
+        "web",
+        env_key("app", "a"),
+        json!({"confighash.io/config-hash": "sha256:old"}),
+    );
+    index.apply_workload(workload.clone());
+    let rollout = index.rollout(&key("web")).expect("out of date");
+
+    let target = Target::new(NS.into(), workload, &options());
+    let app = Object::ConfigMap(cm("app", "1", json!({"a": "1", "b": "2"})));
+    let lookups = Lookups::from([((SourceKind::ConfigMap, "app".to_string()), Some(app))]);
+    let decided = admission::decide(&target, &lookups, &options());
+    assert_eq!(rollout.desired, decided.desired);
+    assert_eq!(rollout.resource_version, "7");
+    assert_eq!(rollout.changes.len(), 1);
+    assert_eq!(rollout.changes[0].from, "none");
+}
+
+#[test]
+fn a_workload_carrying_the_current_annotations_needs_nothing() {
+    let mut index = index();
+    let desired = index.rollout(&key("web")).expect("unstamped").desired;
+    index.apply_workload(deployment("web", env_key("app", "a"), json!(desired)));
+    assert_eq!(index.rollout(&key("web")), None);
+    assert!(index.stale().is_empty());
+}
+
+#[test]
+fn stale_lists_only_stamped_workloads_that_are_out_of_date() {
+    let mut index = index();
+    let current = index.rollout(&key("api")).expect("unstamped").desired;
+    index.apply_workload(deployment("api", env_from("app"), json!(current)));
+    index.apply_workload(deployment(
+        "other",
+        env_from("other"),
+        json!({"confighash.io/config-hash": "x"}),
+    ));
+    assert_eq!(
+        index.stale(),
+        [key("other")],
+        "web has no config-hash: left to admission"
+    );
+    index.apply_configmap(cm("app", "9", json!({"a": "1", "b": "new"})));
+    assert_eq!(index.stale(), [key("api"), key("other")]);
+}
+
+#[test]
+fn a_new_selection_of_a_known_configmap_asks_for_a_read() {
+    let mut index = index();
+    let missing = index.apply_workload(deployment("b-only", env_key("app", "b"), json!({})));
+    assert_eq!(missing, [source("app")]);
+    assert_eq!(index.rollout(&key("b-only")), None, "undecidable until read");
+    // The read returns the same version: digests fill in without affecting anyone.
+    assert!(
+        index
+            .apply_configmap(cm("app", "1", json!({"a": "1", "b": "2"})))
+            .is_empty()
+    );
+    assert!(index.rollout(&key("b-only")).is_some());
+    assert!(
+        index
+            .apply_workload(deployment("absent", env_from("nope"), json!({})))
+            .is_empty()
+    );
+}
+
+#[test]
+fn removing_workloads_and_namespaces_forgets_their_digests() {
+    let mut index = index();
+    index.remove_workload(&key("api"));
+    index.remove_workload(&key("web"));
+    let entry = index.sources.get(&source("app")).expect("still exists");
+    assert!(
+        entry.digests.is_empty(),
+        "no ConfigMap data or unused digests kept"
+    );
+    let dropped = index.retain_namespaces(|ns| ns != NS);
+    assert_eq!(dropped, [key("other")]);
+    assert_eq!(index.counts(), (0, 0));
+}
+
+#[test]
+fn a_skipped_workload_is_not_followed() {
+    let mut index = index();
+    let mut workload = deployment("web", env_key("app", "a"), json!({}));
+    if let Workload::Deployment(d) = &mut workload {
+        d.metadata.annotations = Some(BTreeMap::from([("confighash.io/skip".into(), "true".into())]));
+    }
+    index.apply_workload(workload);
+    assert_eq!(index.rollout(&key("web")), None);
+    assert_eq!(
+        index.apply_configmap(cm("app", "2", json!({"a": "new"}))),
+        [key("api")]
+    );
+}

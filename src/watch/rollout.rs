@@ -1,0 +1,159 @@
+//! Sending one rollout: a merge patch of the pod-template annotations carrying the
+//! resourceVersion it was decided on, then an Event naming what changed, a log line and
+//! a metric. Admission sees this patch too and computes the same values, so it adds nothing.
+
+use std::sync::Arc;
+
+use k8s_openapi::api::{
+    apps::v1::{DaemonSet, Deployment, StatefulSet},
+    core::v1::ObjectReference,
+};
+use kube::{
+    Api, Client,
+    api::{ApiResource, DynamicObject, Patch, PatchParams},
+    runtime::events::{Event, EventType, Recorder, Reporter},
+};
+use serde_json::{Map, Value, json};
+use tracing::{info, warn};
+
+use super::{
+    changes,
+    index::{Rollout, WorkloadKey},
+};
+use crate::{admission::workload::Workload, annotations::AnnotationKeys, metrics::Metrics};
+
+/// How a patch ended.
+#[derive(Debug)]
+pub enum Sent {
+    /// Patched; the workload as the API server returned it.
+    Patched(Box<Workload>),
+    /// The workload changed since it was read (409): read it again and decide again.
+    Conflict,
+    /// The workload no longer exists.
+    Gone,
+    /// Any other failure; try again later.
+    Failed,
+}
+
+/// Sends rollouts for one watcher.
+pub struct Patcher {
+    client: Client,
+    recorder: Recorder,
+    keys: AnnotationKeys,
+    metrics: Arc<Metrics>,
+}
+
+fn api_resource(kind: &str) -> ApiResource {
+    match kind {
+        "StatefulSet" => ApiResource::erase::<StatefulSet>(&()),
+        "DaemonSet" => ApiResource::erase::<DaemonSet>(&()),
+        _ => ApiResource::erase::<Deployment>(&()),
+    }
+}
+
+/// The merge patch: our two annotations (null removes one) and the resourceVersion
+/// precondition, nothing else.
+pub fn body(rollout: &Rollout, keys: &AnnotationKeys) -> Value {
+    let annotations: Map<String, Value> = keys
+        .owned()
+        .iter()
+        .map(|k| {
+            (
+                k.to_string(),
+                rollout.desired.get(*k).map_or(Value::Null, |v| json!(v)),
+            )
+        })
+        .collect();
+    json!({
+        "metadata": {"resourceVersion": rollout.resource_version},
+        "spec": {"template": {"metadata": {"annotations": annotations}}}
+    })
+}
+
+impl Patcher {
+    /// A patcher that reports Events as `confighash` from `instance`.
+    pub fn new(client: Client, keys: AnnotationKeys, metrics: Arc<Metrics>, instance: &str) -> Self {
+        let reporter = Reporter {
+            controller: "confighash".into(),
+            instance: Some(instance.to_owned()),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            keys,
+            metrics,
+        }
+    }
+
+    fn api(&self, key: &WorkloadKey) -> Api<DynamicObject> {
+        Api::namespaced_with(self.client.clone(), &key.namespace, &api_resource(key.kind))
+    }
+
+    /// Reads a workload afresh (after a conflict); `None` when it is gone.
+    pub async fn read(&self, key: &WorkloadKey) -> Result<Option<Workload>, kube::Error> {
+        let Some(object) = self.api(key).get_opt(&key.name).await? else {
+            return Ok(None);
+        };
+        Ok(typed(key.kind, object))
+    }
+
+    /// Sends `rollout`; on success also publishes the Event and the log line.
+    pub async fn send(&self, rollout: &Rollout) -> Sent {
+        let key = &rollout.key;
+        let patch = body(rollout, &self.keys);
+        let sent = self
+            .api(key)
+            .patch(&key.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await;
+        let (result, outcome) = match sent {
+            Ok(object) => match typed(key.kind, object) {
+                Some(workload) => ("patched", Sent::Patched(Box::new(workload))),
+                None => ("error", Sent::Failed),
+            },
+            Err(kube::Error::Api(s)) if s.code == 409 => ("conflict", Sent::Conflict),
+            Err(kube::Error::Api(s)) if s.code == 404 => ("gone", Sent::Gone),
+            Err(e) => {
+                warn!(namespace = %key.namespace, kind = key.kind, name = %key.name, error = %e, "rollout patch failed");
+                ("error", Sent::Failed)
+            }
+        };
+        self.metrics.watch_rollout(key.kind, result);
+        if let Sent::Patched(_) = outcome {
+            self.announce(rollout).await;
+        }
+        outcome
+    }
+
+    async fn announce(&self, rollout: &Rollout) {
+        let key = &rollout.key;
+        let what = changes::describe(&rollout.changes);
+        let config_hash = rollout
+            .desired
+            .get(&self.keys.config_hash)
+            .map_or("", String::as_str);
+        info!(namespace = %key.namespace, kind = key.kind, name = %key.name, changed = %what,
+            config_hash, "rolled out: ConfigMap content changed");
+        let event = Event {
+            type_: EventType::Normal,
+            reason: "ConfigChanged".into(),
+            note: Some(what),
+            action: "Rollout".into(),
+            secondary: None,
+        };
+        let regarding = ObjectReference {
+            api_version: Some("apps/v1".into()),
+            kind: Some(key.kind.into()),
+            namespace: Some(key.namespace.clone()),
+            name: Some(key.name.clone()),
+            ..Default::default()
+        };
+        if let Err(e) = self.recorder.publish(&event, &regarding).await {
+            warn!(namespace = %key.namespace, name = %key.name, error = %e, "could not publish the rollout Event");
+        }
+    }
+}
+
+fn typed(kind: &str, object: DynamicObject) -> Option<Workload> {
+    let value = serde_json::to_value(object).ok()?;
+    Workload::parse(kind, value).ok().flatten()
+}

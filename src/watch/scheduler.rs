@@ -1,0 +1,270 @@
+//! When to roll (contract §9 storm safety): a quiet period per workload (`--debounce`,
+//! never waiting longer than `--min-rollout-interval`), at most one rollout per workload per
+//! `--min-rollout-interval`, and a global `--max-rollouts-per-second`.
+//!
+//! Pure and clock-injected: callers pass `now`, so tests drive it with explicit instants.
+//! It decides *when* a workload is looked at; *whether* it rolls is decided at that moment
+//! from the newest digests, so the newest change always wins.
+
+use std::{collections::HashMap, hash::Hash, time::Duration};
+
+use tokio::time::Instant;
+
+/// The three limits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Quiet period that coalesces a burst of changes.
+    pub debounce: Duration,
+    /// Shortest time between two rollouts of one workload.
+    pub min_interval: Duration,
+    /// Rollouts per second across all workloads (greater than zero).
+    pub max_per_second: f64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            debounce: Duration::from_secs(5),
+            min_interval: Duration::from_secs(30),
+            max_per_second: 2.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    first: Instant,
+    last: Instant,
+}
+
+/// Pending workloads and the rollout history the limits need.
+#[derive(Debug)]
+pub struct Scheduler<K> {
+    limits: Limits,
+    pending: HashMap<K, Pending>,
+    last_rollout: HashMap<K, Instant>,
+    next_global: Option<Instant>,
+}
+
+impl<K: Eq + Hash + Clone> Scheduler<K> {
+    /// An empty scheduler.
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            limits,
+            pending: HashMap::new(),
+            last_rollout: HashMap::new(),
+            next_global: None,
+        }
+    }
+
+    /// Something `key` consumes changed at `now`.
+    pub fn changed(&mut self, key: K, now: Instant) {
+        self.pending
+            .entry(key)
+            .and_modify(|p| p.last = now)
+            .or_insert(Pending {
+                first: now,
+                last: now,
+            });
+    }
+
+    /// Workloads waiting.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    fn due(&self, key: &K, p: &Pending) -> Instant {
+        let Limits {
+            debounce,
+            min_interval,
+            ..
+        } = self.limits;
+        // A flapping source is never quiet; cap the wait so it still rolls once per interval.
+        let quiet = (p.last + debounce).min(p.first + debounce.max(min_interval));
+        match self.last_rollout.get(key) {
+            Some(last) => quiet.max(*last + min_interval),
+            None => quiet,
+        }
+    }
+
+    /// The earliest instant at which [`Scheduler::pop_due`] may return something.
+    pub fn next_wakeup(&self) -> Option<Instant> {
+        let earliest = self.pending.iter().map(|(k, p)| self.due(k, p)).min()?;
+        Some(match self.next_global {
+            Some(global) => earliest.max(global),
+            None => earliest,
+        })
+    }
+
+    /// Takes the workload that has waited longest among those due at `now`, if the global
+    /// rate allows a rollout now.
+    pub fn pop_due(&mut self, now: Instant) -> Option<K> {
+        if self.next_global.is_some_and(|g| g > now) {
+            return None;
+        }
+        let key = self
+            .pending
+            .iter()
+            .map(|(k, p)| (self.due(k, p), k))
+            .filter(|(due, _)| *due <= now)
+            .min_by_key(|(due, _)| *due)
+            .map(|(_, k)| k.clone())?;
+        self.pending.remove(&key);
+        Some(key)
+    }
+
+    /// `key` was rolled at `now`: it counts against both limits.
+    pub fn rolled(&mut self, key: K, now: Instant) {
+        let spacing = Duration::from_secs_f64(1.0 / self.limits.max_per_second);
+        self.next_global = Some(now + spacing);
+        let min_interval = self.limits.min_interval;
+        self.last_rollout.retain(|_, at| *at + min_interval > now);
+        self.last_rollout.insert(key, now);
+    }
+
+    /// Rolling `key` failed at `now`: try again once the minimum interval has passed.
+    pub fn failed(&mut self, key: K, now: Instant) {
+        self.last_rollout.insert(key.clone(), now);
+        self.changed(key, now);
+    }
+
+    /// `key` is gone (deleted, opted out, or no longer watched).
+    pub fn forget(&mut self, key: &K) {
+        self.pending.remove(key);
+        self.last_rollout.remove(key);
+    }
+
+    /// Drops everything (leadership lost).
+    pub fn clear(&mut self) {
+        self.pending.clear();
+        self.last_rollout.clear();
+        self.next_global = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: Duration = Duration::from_secs(1);
+
+    fn scheduler() -> Scheduler<&'static str> {
+        Scheduler::new(Limits::default())
+    }
+
+    /// Runs the scheduler from `start` to `end`, calling `pop_due` at every wake-up and at
+    /// each change instant, rolling whatever is due. Returns the rollout instants per key.
+    fn drive(
+        s: &mut Scheduler<&'static str>,
+        changes: &[(Duration, &'static str)],
+        start: Instant,
+        end: Duration,
+    ) -> Vec<(Duration, &'static str)> {
+        let mut rolled = Vec::new();
+        let mut changes = changes.iter().peekable();
+        let mut now = start;
+        loop {
+            while let Some((at, key)) = changes.peek().copied().filter(|(at, _)| start + *at <= now) {
+                s.changed(key, start + *at);
+                changes.next();
+            }
+            while let Some(key) = s.pop_due(now) {
+                s.rolled(key, now);
+                rolled.push((now - start, key));
+            }
+            let next_change = changes.peek().map(|(at, _)| start + *at);
+            let next = [s.next_wakeup(), next_change].into_iter().flatten().min();
+            match next {
+                Some(next) if next <= start + end => now = next.max(now),
+                _ => return rolled,
+            }
+        }
+    }
+
+    #[test]
+    fn a_single_change_rolls_after_the_debounce() {
+        let mut s = scheduler();
+        let t0 = Instant::now();
+        s.changed("web", t0);
+        assert_eq!(s.pop_due(t0 + 4 * S), None);
+        assert_eq!(s.next_wakeup(), Some(t0 + 5 * S));
+        assert_eq!(s.pop_due(t0 + 5 * S), Some("web"));
+        assert_eq!(s.pending(), 0);
+    }
+
+    #[test]
+    fn a_burst_of_twenty_changes_in_two_seconds_gives_one_rollout() {
+        let changes: Vec<_> = (0..20).map(|i| (i * S / 10, "web")).collect();
+        let rolled = drive(&mut scheduler(), &changes, Instant::now(), 120 * S);
+        // Quiet for 5 s after the last change at 1.9 s.
+        assert_eq!(rolled, [(S * 19 / 10 + 5 * S, "web")]);
+    }
+
+    #[test]
+    fn a_source_flapping_every_second_for_ten_minutes_rolls_once_per_interval() {
+        let changes: Vec<_> = (0..600).map(|i| (i * S, "web")).collect();
+        let rolled = drive(&mut scheduler(), &changes, Instant::now(), 700 * S);
+        assert!(rolled.len() <= 600 / 30 + 1, "{}", rolled.len());
+        assert!(rolled.len() >= 600 / 30 - 1, "flapping still rolls: {rolled:?}");
+        for pair in rolled.windows(2) {
+            assert!(pair[1].0 - pair[0].0 >= 30 * S, "{pair:?}");
+        }
+        // The newest change is not lost: something rolls after the flapping stops.
+        assert!(rolled.last().is_some_and(|(at, _)| *at >= 599 * S));
+    }
+
+    #[test]
+    fn a_change_right_after_a_rollout_waits_for_the_interval() {
+        let mut s = scheduler();
+        let t0 = Instant::now();
+        s.changed("web", t0);
+        assert_eq!(s.pop_due(t0 + 5 * S), Some("web"));
+        s.rolled("web", t0 + 5 * S);
+        s.changed("web", t0 + 6 * S);
+        s.changed("web", t0 + 7 * S);
+        assert_eq!(s.pop_due(t0 + 12 * S), None);
+        assert_eq!(s.next_wakeup(), Some(t0 + 35 * S));
+        assert_eq!(s.pop_due(t0 + 35 * S), Some("web"));
+    }
+
+    #[test]
+    fn the_global_rate_spaces_rollouts_of_different_workloads() {
+        let mut s = scheduler();
+        let t0 = Instant::now();
+        for key in ["a", "b", "c", "d"] {
+            s.changed(key, t0);
+        }
+        let due = t0 + 5 * S;
+        let first = s.pop_due(due).expect("one is due");
+        s.rolled(first, due);
+        assert_eq!(s.pop_due(due), None, "2 per second: the next waits 500 ms");
+        assert_eq!(s.next_wakeup(), Some(due + S / 2));
+        let second = s.pop_due(due + S / 2).expect("due");
+        assert_ne!(first, second);
+    }
+
+    #[test]
+    fn a_workload_that_did_not_need_a_rollout_does_not_use_the_rate() {
+        let mut s = scheduler();
+        let t0 = Instant::now();
+        s.changed("a", t0);
+        s.changed("b", t0);
+        assert!(s.pop_due(t0 + 5 * S).is_some());
+        // Not rolled (the newest digest matched): the next one may go at once.
+        assert!(s.pop_due(t0 + 5 * S).is_some());
+    }
+
+    #[test]
+    fn zero_debounce_rolls_at_once_and_forget_drops_pending_work() {
+        let mut s = Scheduler::new(Limits {
+            debounce: Duration::ZERO,
+            ..Limits::default()
+        });
+        let t0 = Instant::now();
+        s.changed("a", t0);
+        assert_eq!(s.pop_due(t0), Some("a"));
+        s.changed("b", t0);
+        s.forget(&"b");
+        assert_eq!(s.next_wakeup(), None);
+    }
+}

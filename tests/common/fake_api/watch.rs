@@ -1,0 +1,156 @@
+//! WATCH for the fake API server: newline-delimited JSON events over a chunked response,
+//! replayed from the event log after the requested resourceVersion, with bookmarks,
+//! `timeoutSeconds`, label transitions as ADDED/DELETED, and 410 Gone after compaction.
+
+use std::{convert::Infallible, sync::Arc, time::Duration};
+
+use axum::{
+    body::{Body, Bytes},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use super::{
+    Query, Shared,
+    store::{Change, Data, LogEntry, Resource, Selector},
+};
+
+/// Which objects a watch or list covers.
+#[derive(Clone)]
+pub struct Scope {
+    pub resource: Resource,
+    pub namespace: Option<String>,
+    pub selector: Selector,
+}
+
+impl Scope {
+    fn covers(&self, entry_key: &super::store::Key) -> bool {
+        entry_key.0 == format!("{}/{}", self.resource.group, self.resource.plural)
+            && self.namespace.as_ref().is_none_or(|ns| *ns == entry_key.1)
+    }
+
+    /// The event this log entry gives to this watch, if any.
+    fn event(&self, entry: &LogEntry) -> Option<Value> {
+        if !self.covers(&entry.key) {
+            return None;
+        }
+        let now = self.selector.matches(&entry.object);
+        let before = entry.old.as_ref().is_some_and(|o| self.selector.matches(o));
+        let kind = match (entry.change, before, now) {
+            (Change::Deleted, _, true) => "DELETED",
+            (Change::Added, _, true) | (Change::Modified, false, true) => "ADDED",
+            (Change::Modified, true, true) => "MODIFIED",
+            (Change::Modified, true, false) => "DELETED",
+            _ => return None,
+        };
+        Some(json!({"type": kind, "object": entry.object}))
+    }
+
+    /// Current matching objects, as a synthetic ADDED each (a watch from resourceVersion 0).
+    fn initial(&self, data: &Data) -> Vec<Value> {
+        data.objects
+            .iter()
+            .filter(|(k, v)| self.covers(k) && self.selector.matches(v))
+            .map(|(_, v)| json!({"type": "ADDED", "object": v}))
+            .collect()
+    }
+}
+
+fn line(value: &Value) -> Bytes {
+    let mut bytes = serde_json::to_vec(value).expect("serialize");
+    bytes.push(b'\n');
+    Bytes::from(bytes)
+}
+
+fn gone(rv: u64, compacted: u64) -> Value {
+    json!({"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1", "metadata": {},
+        "status": "Failure", "reason": "Expired", "code": 410,
+        "message": format!("too old resource version: {rv} ({compacted})")}})
+}
+
+fn bookmark(resource: &Resource, rv: u64) -> Value {
+    json!({"type": "BOOKMARK", "object": {"kind": resource.kind, "apiVersion": resource.api_version(),
+        "metadata": {"resourceVersion": rv.to_string()}}})
+}
+
+/// Events after `from` and the store's resourceVersion, or `Err` with a 410 event.
+fn batch(shared: &Shared, scope: &Scope, from: u64) -> Result<(Vec<Value>, u64), Value> {
+    let data = shared.objects.data.lock().expect("lock");
+    if from < data.compacted {
+        return Err(gone(from, data.compacted));
+    }
+    let start = data.log.partition_point(|e| e.rv <= from);
+    let events = data.log.range(start..).filter_map(|e| scope.event(e)).collect();
+    Ok((events, data.rv))
+}
+
+fn snapshot(shared: &Shared, scope: &Scope) -> (Vec<Value>, u64) {
+    let data = shared.objects.data.lock().expect("lock");
+    (scope.initial(&data), data.rv)
+}
+
+pub fn respond(shared: Arc<Shared>, scope: Scope, query: &Query) -> Response {
+    let (tx, rx) = mpsc::channel::<Bytes>(64);
+    let requested = query.get("resourceVersion").unwrap_or_default();
+    let bookmarks = query.get("allowWatchBookmarks").as_deref() == Some("true");
+    let timeout = query
+        .get("timeoutSeconds")
+        .and_then(|t| t.parse().ok())
+        .map_or(Duration::from_secs(290), Duration::from_secs);
+    let bookmark_every = *shared.bookmark_interval.lock().expect("lock");
+    tokio::spawn(async move {
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        let mut from = match requested.parse::<u64>() {
+            Ok(rv) if rv > 0 => rv,
+            _ => {
+                let (initial, rv) = snapshot(&shared, &scope);
+                for event in initial {
+                    if tx.send(line(&event)).await.is_err() {
+                        return;
+                    }
+                }
+                rv
+            }
+        };
+        loop {
+            let notified = shared.objects.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let (events, rv) = match batch(&shared, &scope, from) {
+                Ok(found) => found,
+                Err(gone) => {
+                    _ = tx.send(line(&gone)).await;
+                    return;
+                }
+            };
+            for event in events {
+                if tx.send(line(&event)).await.is_err() {
+                    return;
+                }
+            }
+            from = rv;
+            tokio::select! {
+                () = &mut notified => {}
+                () = tokio::time::sleep(bookmark_every), if bookmarks => {
+                    if tx.send(line(&bookmark(&scope.resource, from))).await.is_err() {
+                        return;
+                    }
+                }
+                () = &mut deadline => return,
+                () = tx.closed() => return,
+            }
+        }
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
+    });
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
