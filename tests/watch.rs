@@ -134,10 +134,11 @@ async fn a_rollout_publishes_an_event_naming_the_source_that_changed() {
     watcher.synced().await;
     let old = template_annotations(&api, "Deployment", NS, "web")["confighash.io/sources"].clone();
     api.put_configmap(NS, "app", &[("a", "2"), ("b", "2")]);
-    eventually("event", async || {
-        !api.list_objects("events.k8s.io/v1", "Event").is_empty()
-    })
-    .await;
+    let web_event = || {
+        let events = api.list_objects("events.k8s.io/v1", "Event");
+        events.into_iter().find(|e| e["regarding"]["name"] == "web")
+    };
+    eventually("an Event for web", async || web_event().is_some()).await;
     let new = template_annotations(&api, "Deployment", NS, "web")["confighash.io/sources"].clone();
     let short = |v: &Value| {
         v.as_str()
@@ -145,11 +146,7 @@ async fn a_rollout_publishes_an_event_naming_the_source_that_changed() {
             .expect("short digest")
             .to_owned()
     };
-    let events = api.list_objects("events.k8s.io/v1", "Event");
-    let web = events
-        .iter()
-        .find(|e| e["regarding"]["name"] == "web")
-        .expect("an Event for web");
+    let web = web_event().expect("an Event for web");
     assert_eq!(web["reason"], "ConfigChanged");
     assert_eq!(web["regarding"]["kind"], "Deployment");
     assert_eq!(

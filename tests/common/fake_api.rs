@@ -282,6 +282,11 @@ impl FakeApi {
         self.shared.objects.compact();
     }
 
+    /// Closes every open watch, as an API server restart would.
+    pub fn end_watches(&self) {
+        self.shared.objects.end_watches();
+    }
+
     /// How often idle watches that asked for bookmarks get one (default 1 s).
     pub fn set_bookmark_interval(&self, every: Duration) {
         *self.shared.bookmark_interval.lock().expect("lock") = every;

@@ -115,6 +115,8 @@ pub struct Data {
 pub struct Objects {
     pub data: Mutex<Data>,
     pub changed: Notify,
+    /// Bumped to end every open watch.
+    pub epoch: std::sync::atomic::AtomicU64,
 }
 
 impl Objects {
@@ -178,6 +180,12 @@ impl Objects {
 
     pub fn get(&self, key: &Key) -> Option<Value> {
         self.data.lock().expect("lock").objects.get(key).cloned()
+    }
+
+    /// Ends every open watch; clients reconnect from their last resourceVersion.
+    pub fn end_watches(&self) {
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.changed.notify_waiters();
     }
 
     /// Forgets the event log: later watches from an older resourceVersion get 410 Gone.

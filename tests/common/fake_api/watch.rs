@@ -2,7 +2,11 @@
 //! replayed from the event log after the requested resourceVersion, with bookmarks,
 //! `timeoutSeconds`, label transitions as ADDED/DELETED, and 410 Gone after compaction.
 
-use std::{convert::Infallible, sync::Arc, time::Duration};
+use std::{
+    convert::Infallible,
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
 
 use axum::{
     body::{Body, Bytes},
@@ -100,6 +104,7 @@ pub fn respond(shared: Arc<Shared>, scope: Scope, query: &Query) -> Response {
         .and_then(|t| t.parse().ok())
         .map_or(Duration::from_secs(290), Duration::from_secs);
     let bookmark_every = *shared.bookmark_interval.lock().expect("lock");
+    let epoch = shared.objects.epoch.load(Ordering::SeqCst);
     tokio::spawn(async move {
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
@@ -119,6 +124,9 @@ pub fn respond(shared: Arc<Shared>, scope: Scope, query: &Query) -> Response {
             let notified = shared.objects.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
+            if shared.objects.epoch.load(Ordering::SeqCst) != epoch {
+                return;
+            }
             let (events, rv) = match batch(&shared, &scope, from) {
                 Ok(found) => found,
                 Err(gone) => {
