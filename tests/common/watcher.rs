@@ -122,7 +122,15 @@ pub fn workload(kind: &str, namespace: &str, name: &str, container: Value) -> Va
 /// What admission would answer for `manifest` now: its annotations from the fake server's
 /// ConfigMaps.
 pub async fn admitted(api: &FakeApi, manifest: &Value) -> std::collections::BTreeMap<String, String> {
-    let options = Options::default();
+    admitted_with(api, manifest, &Options::default()).await
+}
+
+/// [`admitted`] with these admission options (for `--secrets`).
+pub async fn admitted_with(
+    api: &FakeApi,
+    manifest: &Value,
+    options: &Options,
+) -> std::collections::BTreeMap<String, String> {
     let workload = Workload::from_manifest(manifest.clone())
         .expect("valid")
         .expect("a workload");
@@ -130,13 +138,13 @@ pub async fn admitted(api: &FakeApi, manifest: &Value) -> std::collections::BTre
         .as_str()
         .expect("namespace")
         .to_owned();
-    let target = Target::new(namespace.clone(), workload, &options);
+    let target = Target::new(namespace.clone(), workload, options);
     let source = Source::Cluster(ClusterSource::new(api.client()));
     let lookups = source
         .get_all(&namespace, target.references.keys())
         .await
         .expect("lookups");
-    admission::decide(&target, &lookups, &options).desired
+    admission::decide(&target, &lookups, options).desired
 }
 
 /// Stores `manifest` stamped the way the webhook would have stamped it.
