@@ -30,7 +30,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the admission webhook over HTTPS.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Answer one AdmissionReview from stdin on stdout.
     Review(ReviewArgs),
     /// Print the annotations the workloads in a file would get.

@@ -22,7 +22,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         anyhow::bail!("a rustls crypto provider was already installed");
     }
     match Cli::parse().command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Review(args) => {
             telemetry::init(LogFormat::Text);
             let source = args.source.source().await?;

@@ -51,6 +51,10 @@ SERVER_DEFAULTS = {
     "--drain-timeout": "20s",
     "--annotation-prefix": "confighash.io",
     "--on-lookup-error": "allow",
+    "--debounce": "5s",
+    "--min-rollout-interval": "30s",
+    "--max-rollouts-per-second": "2",
+    "--lease-duration": "15s",
 }
 
 # Flags the chart passes through server.extraArgs in ci/chart/values/everything.yaml; they
@@ -138,6 +142,7 @@ class Mode:
 MODES = {
     "default": Mode(),
     "default-newest-k8s": Mode(kube_version=NEWEST_K8S),
+    "no-watch": Mode(values=("nowatch.yaml",)),
     "opt-out": Mode(values=("optout.yaml",)),
     "no-cert-manager": Mode(values=("manual-tls.yaml",), needs_ca_bundle=True),
     "host-network": Mode(values=("hostnetwork.yaml",)),
@@ -508,6 +513,8 @@ def test_expected_objects(mode):
         expected += ["ServiceMonitor"]
     if values["secrets"]["enabled"]:
         expected += ["Role", "RoleBinding"]
+    if values["watch"]["enabled"]:
+        expected += ["Role", "RoleBinding"]
     assert kinds == sorted(expected)
     for obj in render(mode):
         if obj["kind"] not in ("ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration"):
@@ -683,12 +690,42 @@ def service_account_subject(mode: str) -> list[dict]:
              "name": one(mode, "ServiceAccount")["metadata"]["name"]}]
 
 
+def watch_enabled(mode: str) -> bool:
+    return values_of(mode)["watch"]["enabled"] is True
+
+
+def expected_cluster_rules(mode: str) -> list[dict]:
+    """Exactly what the enabled features need, and nothing else."""
+    rules = [GET_CONFIGMAPS] + ([GET_SECRETS] if secrets_enabled(mode) else [])
+    if watch_enabled(mode):
+        listed = ["configmaps", "namespaces"] + (["secrets"] if secrets_enabled(mode) else [])
+        rules += [
+            {"apiGroups": [""], "resources": listed, "verbs": ["list", "watch"]},
+            {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets", "daemonsets"],
+             "verbs": ["get", "list", "watch", "patch"]},
+            {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
+        ]
+    return rules
+
+
+def roles_for(mode: str, api_group: str) -> list[dict]:
+    """The Roles whose rules are about one API group ("" for the key Secret,
+    coordination.k8s.io for the watcher's Lease)."""
+    return [r for r in objects(mode, "Role") if r["rules"][0]["apiGroups"] == [api_group]]
+
+
+def binding_of(mode: str, role: dict) -> dict:
+    found = [b for b in objects(mode, "RoleBinding") if b["roleRef"]["name"] == role["metadata"]["name"]]
+    assert len(found) == 1
+    return found[0]
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_cluster_role_per_mode(mode):
-    """get on configmaps, plus get on secrets only with secrets.enabled; nothing else."""
+    """get on configmaps; get on secrets only with secrets.enabled; the watcher's list/watch,
+    workload patch and Event rules only with watch.enabled; nothing else."""
     role = one(mode, "ClusterRole")
-    expected = [GET_CONFIGMAPS] + ([GET_SECRETS] if secrets_enabled(mode) else [])
-    assert role["rules"] == expected
+    assert role["rules"] == expected_cluster_rules(mode)
     assert "aggregationRule" not in role
     binding = one(mode, "ClusterRoleBinding")
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
@@ -698,23 +735,28 @@ def test_cluster_role_per_mode(mode):
 
 @pytest.mark.parametrize("mode", [m for m in MODES if not secrets_enabled(m)])
 def test_rbac_without_secrets_is_get_configmaps_only(mode):
-    """Secrets off: exactly the ConfigMap-only RBAC, and nothing anywhere about Secrets."""
-    assert not objects(mode, "Role") and not objects(mode, "RoleBinding")
-    assert one(mode, "ClusterRole")["rules"] == [GET_CONFIGMAPS]
+    """Secrets off: nothing anywhere about Secrets; with the watcher off too, exactly the
+    ConfigMap-only RBAC."""
+    assert not roles_for(mode, "")
+    rules = one(mode, "ClusterRole")["rules"]
+    assert not [r for r in rules if "secrets" in r["resources"]]
+    if not watch_enabled(mode):
+        assert not objects(mode, "Role") and not objects(mode, "RoleBinding")
+        assert rules == [GET_CONFIGMAPS]
 
 
 @pytest.mark.parametrize("mode", [m for m in MODES if secrets_enabled(m)])
 def test_rbac_with_secrets_role_for_the_key(mode):
     """Secrets on: a Role in the release namespace with create on secrets (create cannot be
     limited by name) and get on the key Secret only, bound to the chart's ServiceAccount."""
-    role = one(mode, "Role")
+    (role,) = roles_for(mode, "")
     assert role["metadata"]["namespace"] == NAMESPACE
     assert role["rules"] == [
         {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},
         {"apiGroups": [""], "resources": ["secrets"], "resourceNames": [hash_key_secret_name(mode)],
          "verbs": ["get"]},
     ]
-    binding = one(mode, "RoleBinding")
+    binding = binding_of(mode, role)
     assert binding["metadata"]["namespace"] == NAMESPACE
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
                                   "name": role["metadata"]["name"]}
@@ -781,6 +823,54 @@ def test_secrets_render_is_deterministic():
     first, second = (helm_template(MODES["secrets"].args()) for _ in range(2))
     assert first.returncode == second.returncode == 0, first.stderr + second.stderr
     assert first.stdout == second.stdout
+
+
+# ---------------------------------------------------------------------------------------
+# The watcher
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_watcher_lease_role_per_mode(mode):
+    """watch.enabled: a Role in the release namespace with create on leases (create cannot
+    be limited by name) and get/update on the watcher's Lease only. Off: no Lease Role and
+    none of the watcher's flags."""
+    lease_roles = roles_for(mode, "coordination.k8s.io")
+    if not watch_enabled(mode):
+        assert not lease_roles
+        assert not any(f.startswith(("--watch", "--lease-", "--debounce", "--min-rollout",
+                                     "--max-rollouts", "--namespace-selector")) for f in flags(mode))
+        return
+    (role,) = lease_roles
+    assert role["metadata"]["namespace"] == NAMESPACE
+    lease = flags(mode)["--lease-name"]
+    assert role["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": [lease],
+         "verbs": ["get", "update"]},
+    ]
+    binding = binding_of(mode, role)
+    assert binding["metadata"]["namespace"] == NAMESPACE
+    assert binding["subjects"] == service_account_subject(mode)
+
+
+@pytest.mark.parametrize("mode", [m for m in MODES if watch_enabled(m)])
+def test_watcher_follows_the_namespaces_the_webhook_selects(mode):
+    values = values_of(mode)
+    args = flags(mode)
+    assert args["--watch"] == "true"
+    inject, names = args["--namespace-selector"].split(",", 1)
+    if values["webhook"]["namespaceSelector"]["mode"] == "optIn":
+        assert inject == "confighash.io/inject=enabled"
+    else:
+        assert inject == "confighash.io/inject!=disabled"
+    match = re.fullmatch(r"kubernetes\.io/metadata\.name notin \((.*)\)", names)
+    assert match, names
+    webhook_names = {e["key"]: e for e in webhook(mode)["namespaceSelector"]["matchExpressions"]}
+    assert set(match.group(1).split(",")) == set(webhook_names["kubernetes.io/metadata.name"]["values"])
+    env = {e["name"]: e for e in container(mode)["env"]}
+    assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
 
 
 # ---------------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ use crate::{
 #[derive(Debug, Args)]
 pub struct WatchArgs {
     /// Also roll workloads when only a ConfigMap they consume changes (needs cluster access).
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true",
+        action = clap::ArgAction::Set)]
     pub watch: bool,
     /// Label selector of the namespaces the watcher follows.
     #[arg(long, default_value = DEFAULT_NAMESPACE_SELECTOR)]

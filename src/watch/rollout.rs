@@ -157,3 +157,41 @@ fn typed(kind: &str, object: DynamicObject) -> Option<Workload> {
     let value = serde_json::to_value(object).ok()?;
     Workload::parse(kind, value).ok().flatten()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    #[test]
+    fn the_patch_sets_our_two_annotations_under_a_resource_version_precondition() {
+        let keys = AnnotationKeys::default();
+        let mut rollout = Rollout {
+            key: WorkloadKey {
+                kind: "Deployment",
+                namespace: "demo".into(),
+                name: "web".into(),
+            },
+            resource_version: "42".into(),
+            desired: BTreeMap::from([
+                (keys.config_hash.clone(), "sha256:new".into()),
+                (keys.sources.clone(), "configmap/app@abc".into()),
+            ]),
+            changes: vec![],
+        };
+        assert_eq!(
+            body(&rollout, &keys),
+            json!({"metadata": {"resourceVersion": "42"}, "spec": {"template": {"metadata": {"annotations": {
+                "confighash.io/config-hash": "sha256:new", "confighash.io/sources": "configmap/app@abc"}}}}})
+        );
+        // Nothing referenced any more: a merge patch removes ours with null.
+        rollout.desired.clear();
+        let removed = body(&rollout, &keys);
+        let annotations = &removed["spec"]["template"]["metadata"]["annotations"];
+        assert_eq!(
+            annotations,
+            &json!({"confighash.io/config-hash": null, "confighash.io/sources": null})
+        );
+    }
+}

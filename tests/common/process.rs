@@ -18,8 +18,17 @@ pub struct ServeProcess {
     pub seen: Vec<String>,
 }
 
+/// The binary cargo built for this test; from an example (which cargo gives no path),
+/// the `confighash` next to the examples directory of the same profile.
 pub fn binary() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_confighash"))
+    match option_env!("CARGO_BIN_EXE_confighash") {
+        Some(path) => Command::new(path),
+        None => {
+            let example = std::env::current_exe().expect("current executable");
+            let profile_dir = example.parent().and_then(Path::parent).expect("target/<profile>");
+            Command::new(profile_dir.join("confighash"))
+        }
+    }
 }
 
 impl ServeProcess {

@@ -123,6 +123,28 @@ Name of the Role and RoleBinding that let the server create and read its key Sec
 {{- end }}
 
 {{/*
+The watcher's namespace label selector (--namespace-selector): watch.namespaceSelector,
+or else the same namespaces the webhook's namespaceSelector selects, written as one
+label selector string.
+*/}}
+{{- define "confighash.watchNamespaceSelector" -}}
+{{- if .Values.watch.namespaceSelector }}
+{{- .Values.watch.namespaceSelector }}
+{{- else }}
+{{- $inject := ternary "confighash.io/inject=enabled" "confighash.io/inject!=disabled" (eq .Values.webhook.namespaceSelector.mode "optIn") }}
+{{- $never := concat (list "kube-system" "kube-node-lease" "kube-public" .Release.Namespace) .Values.webhook.namespaceSelector.excludeNamespaces | uniq }}
+{{- printf "%s,kubernetes.io/metadata.name notin (%s)" $inject (join "," $never) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Name of the watcher's Lease, and of the Role and RoleBinding that let replicas hold it.
+*/}}
+{{- define "confighash.watchLeaseName" -}}
+{{- include "confighash.suffixedName" (list . "watcher") }}
+{{- end }}
+
+{{/*
 cert-manager object names. The serving Certificate, its Secret and the CA are separate
 so that the serving certificate is always issued by the CA Issuer, never self-signed.
 */}}

@@ -161,17 +161,22 @@ fn get(shared: &Shared, target: &Target) -> Response {
 }
 
 fn list(shared: &Shared, target: &Target, query: &Query) -> Response {
+    use std::ops::Bound::{Excluded, Included, Unbounded};
     let scope = scope(target, query);
     let prefix = format!("{}/{}", target.resource.group, target.resource.plural);
     let limit: usize = query.get("limit").and_then(|l| l.parse().ok()).unwrap_or(0);
+    // The continue token is the last `namespace/name` returned; neither part contains '/'.
     let after = query.get("continue").unwrap_or_default();
+    let start = match after.split_once('/') {
+        Some((ns, name)) => Excluded((prefix.clone(), ns.to_owned(), name.to_owned())),
+        None => Included((prefix.clone(), String::new(), String::new())),
+    };
     let data = shared.objects.data.lock().expect("lock");
-    let mut items = data.objects.iter().filter(|(k, v)| {
-        k.0 == prefix
-            && scope.namespace.as_ref().is_none_or(|ns| *ns == k.1)
-            && (after.is_empty() || format!("{}/{}", k.1, k.2) > after)
-            && scope.selector.matches(v)
-    });
+    let mut items = data
+        .objects
+        .range((start, Unbounded))
+        .take_while(|(k, _)| k.0 == prefix)
+        .filter(|(k, v)| scope.namespace.as_ref().is_none_or(|ns| *ns == k.1) && scope.selector.matches(v));
     let mut page = Vec::new();
     let mut next = String::new();
     for (k, v) in items.by_ref() {
