@@ -127,3 +127,36 @@ fn is_configmap_list(r: &common::fake_api::Recorded) -> bool {
         && r.path == "/api/v1/configmaps"
         && r.query.as_deref().is_some_and(|q| !q.contains("watch="))
 }
+
+#[tokio::test]
+async fn a_leader_that_vanished_is_replaced_once_its_lease_expires() {
+    let api = cluster().await;
+    // A leader that died without releasing: its record stays, renewed a moment ago.
+    api.put_object(json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "confighash-watcher", "namespace": LEASE_NAMESPACE},
+        "spec": {"holderIdentity": "ghost", "leaseDurationSeconds": 3, "leaseTransitions": 4,
+            "renewTime": "2026-11-22T05:00:00.000000Z"}}));
+    let watcher = Watcher::start(&api, config("replica-b"));
+    // The record must stay unchanged for a whole lease duration on b's clock first.
+    eventually("b takes over", async || watcher.leading()).await;
+    watcher.synced().await;
+    let lease = api
+        .get_object(
+            "coordination.k8s.io/v1",
+            "Lease",
+            LEASE_NAMESPACE,
+            "confighash-watcher",
+        )
+        .expect("lease");
+    assert_eq!(lease["spec"]["holderIdentity"], "replica-b");
+    assert_eq!(lease["spec"]["leaseTransitions"], 5);
+    let lease_writes = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.path.contains("/leases/"))
+        .count();
+    assert!(lease_writes >= 1);
+    api.put_configmap(NS, "app", &[("a", "after takeover")]);
+    barrier(&api, NS, 1).await;
+    assert_eq!(counts(&api), [1, 1, 0]);
+}
