@@ -55,7 +55,9 @@ async fn run() {
         child.synced().await;
         let synced = started.elapsed();
         let (hwm, rss) = child.memory();
-        let held = child.metric(r#"confighash_watch_objects{kind="source"}"#).await;
+        let held = child
+            .metric(r#"confighash_watch_objects{kind="configmap"}"#)
+            .await;
         println!(
             "--debounce {debounce}: synced in {:.1}s holding {held} ConfigMaps; peak RSS (VmHWM) {:.1} MiB, RSS now {:.1} MiB",
             synced.as_secs_f64(),

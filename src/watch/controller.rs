@@ -271,7 +271,7 @@ impl Controller {
         if synced && !self.live {
             self.live = true;
             let stale = self.index.stale();
-            let (workloads, sources) = self.index.counts();
+            let (workloads, sources) = self.index.len();
             info!(
                 workloads,
                 sources,

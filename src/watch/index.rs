@@ -70,6 +70,22 @@ pub struct Index {
     workloads: HashMap<WorkloadKey, WorkloadEntry>,
     sources: HashMap<SourceKey, SourceEntry>,
     users: HashMap<SourceKey, BTreeSet<WorkloadKey>>,
+    /// Objects held per kind, kept as they change so the metric costs nothing per event.
+    counts: BTreeMap<&'static str, usize>,
+}
+
+/// The `kind` label of a source in the objects metric.
+fn source_label(kind: SourceKind) -> &'static str {
+    kind.as_str()
+}
+
+/// The `kind` label of a workload kind in the objects metric.
+fn workload_label(kind: &str) -> &'static str {
+    match kind {
+        "StatefulSet" => "statefulset",
+        "DaemonSet" => "daemonset",
+        _ => "deployment",
+    }
 }
 
 impl Index {
@@ -80,12 +96,23 @@ impl Index {
             workloads: HashMap::new(),
             sources: HashMap::new(),
             users: HashMap::new(),
+            counts: BTreeMap::new(),
         }
     }
 
-    /// Workloads and ConfigMaps held, for the objects metric.
-    pub fn counts(&self) -> (usize, usize) {
+    /// Objects held per kind (`configmap`, `secret`, `deployment`, ...), for the metric.
+    pub fn counts(&self) -> impl Iterator<Item = (&'static str, usize)> + '_ {
+        self.counts.iter().map(|(k, n)| (*k, *n))
+    }
+
+    /// Workloads and sources held.
+    pub fn len(&self) -> (usize, usize) {
         (self.workloads.len(), self.sources.len())
+    }
+
+    fn count(&mut self, label: &'static str, delta: isize) {
+        let n = self.counts.entry(label).or_default();
+        *n = n.saturating_add_signed(delta);
     }
 
     /// Every workload key held.
@@ -130,8 +157,10 @@ impl Index {
             current,
         };
         // Insert before detaching the old references, so digests still in use are kept.
-        if let Some(old) = self.workloads.insert(key.clone(), entry) {
-            self.detach(&key, &old.references);
+        let label = workload_label(key.kind);
+        match self.workloads.insert(key.clone(), entry) {
+            Some(old) => self.detach(&key, &old.references),
+            None => self.count(label, 1),
         }
         missing
     }
@@ -154,6 +183,7 @@ impl Index {
     /// Forgets a workload, and the digests no other workload needs.
     pub fn remove_workload(&mut self, key: &WorkloadKey) {
         if let Some(entry) = self.workloads.remove(key) {
+            self.count(workload_label(key.kind), -1);
             self.detach(key, &entry.references);
         }
     }
@@ -241,20 +271,23 @@ impl Index {
             .map(|(k, _)| k)
             .collect();
         let affected = self.users_taking(&source, &changed);
-        self.sources.insert(
-            source,
-            SourceEntry {
-                resource_version,
-                digests,
-            },
-        );
+        let entry = SourceEntry {
+            resource_version,
+            digests,
+        };
+        if self.sources.insert(source, entry).is_none() {
+            self.count(source_label(kind), 1);
+        }
         affected
     }
 
     /// Forgets a deleted ConfigMap or Secret; every workload that referenced it is affected.
     pub fn remove_source(&mut self, source: &SourceKey) -> Vec<WorkloadKey> {
         match self.sources.remove(source) {
-            Some(_) => self.users.get(source).into_iter().flatten().cloned().collect(),
+            Some(_) => {
+                self.count(source_label(source.1.0), -1);
+                self.users.get(source).into_iter().flatten().cloned().collect()
+            }
             None => Vec::new(),
         }
     }
@@ -281,7 +314,10 @@ impl Index {
         for key in &dropped {
             self.remove_workload(key);
         }
-        self.sources.retain(|(ns, _), _| keep(ns));
+        let gone: Vec<SourceKey> = self.sources.keys().filter(|(ns, _)| !keep(ns)).cloned().collect();
+        for source in &gone {
+            self.remove_source(source);
+        }
         dropped
     }
 

@@ -57,6 +57,13 @@ fn index() -> Index {
 }
 
 #[test]
+fn counts_follow_each_kind() {
+    let index = index();
+    let counts: Vec<_> = index.counts().collect();
+    assert_eq!(counts, [("configmap", 2), ("deployment", 3)]);
+}
+
+#[test]
 fn a_change_affects_exactly_the_workloads_that_take_the_changed_key() {
     let mut index = index();
     let mut affected = index.apply_configmap(cm("app", "2", json!({"a": "1", "b": "changed"})));
@@ -171,7 +178,8 @@ fn removing_workloads_and_namespaces_forgets_their_digests() {
     );
     let dropped = index.retain_namespaces(|ns| ns != NS);
     assert_eq!(dropped, [key("other")]);
-    assert_eq!(index.counts(), (0, 0));
+    assert_eq!(index.len(), (0, 0));
+    assert!(index.counts().all(|(_, n)| n == 0));
 }
 
 #[test]

@@ -80,9 +80,9 @@ impl Controller {
     }
 
     pub(super) fn record_metrics(&self) {
-        let (workloads, sources) = self.index.counts();
-        self.metrics.watch_objects("workload", workloads);
-        self.metrics.watch_objects("source", sources);
+        for (kind, count) in self.index.counts() {
+            self.metrics.watch_objects(kind, count);
+        }
         let namespaces = self.namespaces.as_ref().map_or(0, BTreeSet::len);
         self.metrics.watch_objects("namespace", namespaces);
         self.metrics.watch_pending(self.scheduler.pending());
