@@ -3,15 +3,16 @@
 //! selection that some workload uses. Never ConfigMap data: a ConfigMap is digested when
 //! its event arrives, through the admission core, and then dropped.
 
+mod desired;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 
-use super::changes::{self, SourceChange};
+use super::changes::SourceChange;
 use crate::{
     admission::{self, Options, Target, workload::Workload},
-    annotations,
-    digest::{SourceDigest, SourceKind, Sources},
+    digest::{SourceDigest, SourceKind},
     references::{Keys, References, Selection, SourceId},
     source::{Lookups, Object},
 };
@@ -320,52 +321,6 @@ impl Index {
         }
         dropped
     }
-
-    /// The patch `key` needs now, or `None` when it carries the right annotations (or is
-    /// unknown, or a digest is not known yet).
-    pub fn rollout(&self, key: &WorkloadKey) -> Option<Rollout> {
-        let entry = self.workloads.get(key)?;
-        let sources = self.sources_of(&key.namespace, &entry.references)?;
-        let keys = &self.options.keys;
-        let desired = annotations::desired(keys, &sources);
-        if desired == entry.current {
-            return None;
-        }
-        let current = entry.current.get(&keys.sources).map(String::as_str);
-        let changes = changes::diff(current, desired.get(&keys.sources).map(String::as_str));
-        Some(Rollout {
-            key: key.clone(),
-            resource_version: entry.resource_version.clone(),
-            desired,
-            changes,
-        })
-    }
-
-    /// Workloads already stamped with a `config-hash` that is out of date: what a restart
-    /// or a new leader rolls. Unstamped workloads are left to admission.
-    pub fn stale(&self) -> Vec<WorkloadKey> {
-        let mut stale: Vec<WorkloadKey> = self
-            .workloads
-            .iter()
-            .filter(|(_, e)| e.current.contains_key(&self.options.keys.config_hash))
-            .filter(|(k, _)| self.rollout(k).is_some())
-            .map(|(k, _)| k.clone())
-            .collect();
-        stale.sort();
-        stale
-    }
-
-    fn sources_of(&self, namespace: &str, references: &References) -> Option<Sources> {
-        let mut sources = Sources::new();
-        for (id, selection) in references {
-            let digest = match self.sources.get(&(namespace.to_owned(), id.clone())) {
-                Some(entry) => entry.digest(&selection.keys)?,
-                None => None,
-            };
-            sources.insert(id.clone(), digest);
-        }
-        Some(sources)
-    }
 }
 
 /// One source's digest under one selection, computed by the admission core itself.
@@ -382,5 +337,4 @@ fn digest_of(id: &SourceId, keys: &Keys, lookups: &Lookups, options: &Options) -
 }
 
 #[cfg(test)]
-#[path = "index_tests.rs"]
 mod tests;
