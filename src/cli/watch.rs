@@ -96,3 +96,66 @@ pub struct PlanArgs {
     #[allow(missing_docs)]
     pub admission: AdmissionArgs,
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn serve(args: &[&str]) -> Box<crate::cli::ServeArgs> {
+        let mut argv = vec!["confighash", "serve", "--dev"];
+        argv.extend(args);
+        let Command::Serve(serve) = Cli::try_parse_from(argv).expect("parses").command else {
+            unreachable!("serve parses as serve")
+        };
+        serve
+    }
+
+    #[test]
+    fn watcher_defaults_match_the_contract() {
+        let args = serve(&["--watch", "--lease-namespace", "ns", "--lease-identity", "pod-0"]);
+        let options = args.admission.options().expect("options");
+        let config = args
+            .watch
+            .config(&options, "default")
+            .expect("valid")
+            .expect("--watch");
+        assert_eq!(config.namespace_selector, "confighash.io/inject=enabled");
+        assert_eq!(config.limits, Limits::default());
+        assert_eq!(config.limits.debounce, Duration::from_secs(5));
+        assert_eq!(config.limits.min_interval, Duration::from_secs(30));
+        assert_eq!(config.limits.max_per_second, 2.0);
+        assert_eq!(
+            (config.lease.name.as_str(), config.lease.namespace.as_str()),
+            ("confighash-watcher", "ns")
+        );
+        assert_eq!(config.lease.identity, "pod-0");
+        assert!(
+            serve(&[])
+                .watch
+                .config(&options, "default")
+                .expect("valid")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn watch_takes_an_explicit_value_and_bad_limits_are_refused() {
+        assert!(serve(&["--watch=true"]).watch.watch);
+        assert!(!serve(&["--watch=false"]).watch.watch);
+        let options = Options::default();
+        for bad in [
+            &["--watch", "--max-rollouts-per-second", "0"][..],
+            &["--watch", "--lease-duration", "1s"],
+        ] {
+            let message = serve(bad)
+                .watch
+                .config(&options, "default")
+                .expect_err("refused")
+                .to_string();
+            assert!(message.starts_with("--"), "{message}");
+        }
+    }
+}
