@@ -143,7 +143,13 @@ pub fn prepare(req: &Request, options: &Options) -> Result<Prepared, InvalidRevi
         return Ok(Prepared::Done(Outcome::Ignored));
     };
     let meta = workload.metadata();
-    if meta.deletion_timestamp.is_some() {
+    // Without a pod template there is nothing to stamp, and a patch under a missing
+    // `spec.template` would not apply; validation rejects such an object after us.
+    let has_template = object
+        .data
+        .pointer("/spec/template")
+        .is_some_and(|t| !t.is_null());
+    if meta.deletion_timestamp.is_some() || !has_template {
         return Ok(Prepared::Done(Outcome::Ignored));
     }
     if options

@@ -176,6 +176,14 @@ async fn other_kinds_operations_subresources_and_deletions_pass_untouched() {
     let mut deleting = update_review();
     deleting["request"]["object"]["metadata"]["deletionTimestamp"] = json!("2026-11-21T10:00:00Z");
     cases.push(deleting);
+    let mut no_template = create_review();
+    no_template["request"]["object"]["metadata"]["annotations"]["confighash.io/extra-configmaps"] =
+        json!("web-env");
+    no_template["request"]["object"]["spec"]
+        .as_object_mut()
+        .expect("spec")
+        .remove("template");
+    cases.push(no_template);
     let mut pod = create_review();
     pod["request"]["kind"] = json!({"group": "", "version": "v1", "kind": "Pod"});
     cases.push(pod);
