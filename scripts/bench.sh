@@ -5,9 +5,10 @@
 #            client) and saturation (wrk and own client), CPU and peak RSS; nginx-light
 #            answering a static 200 over the same certificate, with the same wrk settings
 #   cluster  the cluster source against the fake API server
+#   profile  where the server's CPU goes: user/system split at 500/s, perf at saturation
 #   fuzz     each cargo-fuzz target for SECONDS (only with --fuzz SECONDS)
 #
-# usage: scripts/bench.sh [--runs N] [--duration SECONDS] [--fuzz SECONDS] [core|load|cluster|fuzz ...]
+# usage: scripts/bench.sh [--runs N] [--duration SECONDS] [--fuzz SECONDS] [core|load|cluster|profile|fuzz ...]
 # Results go to target/bench-results/ (override with BENCH_OUT). Only 127.0.0.1 is used;
 # every server started here is stopped on exit.
 set -euo pipefail
@@ -21,11 +22,11 @@ while (($#)); do
         --runs) RUNS=$2; shift 2 ;;
         --duration) DURATION=$2; shift 2 ;;
         --fuzz) FUZZ=$2; shift 2 ;;
-        core | load | cluster | fuzz) STEPS+=("$1"); shift ;;
-        *) echo "usage: $0 [--runs N] [--duration S] [--fuzz S] [core|load|cluster|fuzz ...]" >&2; exit 2 ;;
+        core | load | cluster | profile | fuzz) STEPS+=("$1"); shift ;;
+        *) echo "usage: $0 [--runs N] [--duration S] [--fuzz S] [core|load|cluster|profile|fuzz ...]" >&2; exit 2 ;;
     esac
 done
-((${#STEPS[@]})) || STEPS=(core load cluster fuzz)
+((${#STEPS[@]})) || STEPS=(core load cluster profile fuzz)
 OUT=${BENCH_OUT:-$ROOT/target/bench-results}
 mkdir -p "$OUT"
 export CARGO_TERM_COLOR=never
@@ -81,7 +82,14 @@ start_server() {
     wait_port "$PORT"
 }
 
-stop() { kill "$1"; wait "$1" 2>/dev/null || true; }
+# Stops a server started here and forgets its pid, so cleanup never signals a reused pid.
+stop() {
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+    local kept=() pid
+    for pid in "${PIDS[@]}"; do [[ $pid == "$1" ]] || kept+=("$pid"); done
+    PIDS=("${kept[@]}")
+}
 
 start_nginx() {
     local dir=$OUT/nginx
@@ -143,6 +151,34 @@ step_cluster() {
     done
 }
 
+# User and system CPU of the server at 500/s, then a perf profile at saturation (wrk).
+step_profile() {
+    command -v perf >/dev/null || { log "profile skipped: perf is not installed"; return; }
+    ensure_tools
+    cargo build --release --locked
+    cargo bench --locked --bench load --no-run
+    FIXTURES=$OUT/fixtures
+    loadgen fixtures "$FIXTURES"
+    wait_idle "profile"
+    start_server
+    local before after
+    before=$(awk '{ sub(/.*\) /, ""); print $12, $13 }' "/proc/$SERVER/stat")
+    loadgen rate --addr "127.0.0.1:$PORT" --ca "$FIXTURES/certs/ca.crt" --rate 500 --duration "${DURATION}s" \
+        --connections "$CONNECTIONS" >/dev/null
+    after=$(awk '{ sub(/.*\) /, ""); print $12, $13 }' "/proc/$SERVER/stat")
+    echo "$before $after" | awk '{ printf "PROFILE at 500/s: user %d ticks, system %d ticks (%.0f%% system)\n",
+        $3 - $1, $4 - $2, 100 * ($4 - $2) / ($3 - $1 + $4 - $2) }' | tee "$OUT/profile.txt"
+    BODY=$ROOT/benches/data/update-review.json wrk -t1 -c"$CONNECTIONS" -d"$((DURATION + 2))s" \
+        -s "$ROOT/scripts/bench/post.lua" "https://127.0.0.1:$PORT/mutate?timeout=10s" >/dev/null &
+    local wrk=$!
+    sleep 1
+    perf record -q -F 1999 -p "$SERVER" -o "$OUT/perf.data" -- sleep "$DURATION" 2>/dev/null
+    wait "$wrk"
+    perf report -i "$OUT/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null \
+        | python3 "$ROOT/scripts/bench/perf_groups.py" | tee -a "$OUT/profile.txt"
+    stop "$SERVER"
+}
+
 step_fuzz() {
     ((FUZZ > 0)) || { log "fuzz skipped (pass --fuzz SECONDS)"; return; }
     command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
@@ -150,9 +186,12 @@ step_fuzz() {
     for target in $(cd fuzz && cargo +nightly fuzz list); do
         wait_idle "fuzz $target"
         log "fuzz $target for $FUZZ s"
-        (cd fuzz && cargo +nightly fuzz run "$target" -- -max_total_time="$FUZZ" -print_final_stats=1) \
+        local dict=()
+        [[ -f fuzz/$target.dict ]] && dict=(-dict="$target.dict")
+        (cd fuzz && cargo +nightly fuzz run "$target" -- -max_total_time="$FUZZ" -print_final_stats=1 "${dict[@]}") \
             2>&1 | tee "$OUT/fuzz-$target.log" | grep -E '^(stat::|Done|==|SUMMARY)' || true
         echo "FUZZ target=$target $(grep -E '^stat::number_of_executed_units' "$OUT/fuzz-$target.log" | tr -d ' ')" \
+            "$(grep -cE '^(==[0-9]+==|thread .* panicked)' "$OUT/fuzz-$target.log" || true) crash reports" \
             | tee -a "$OUT/fuzz.txt"
     done
 }

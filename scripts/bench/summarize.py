@@ -96,6 +96,15 @@ def cluster():
     print()
 
 
+def profile():
+    path = os.path.join(out, "profile.txt")
+    if os.path.exists(path):
+        print("## Profile of the server\n")
+        for line in open(path, encoding="utf-8"):
+            print(f"    {line.rstrip()}")
+        print()
+
+
 def fuzz():
     path = os.path.join(out, "fuzz.txt")
     if os.path.exists(path):
@@ -108,4 +117,5 @@ def fuzz():
 core()
 load()
 cluster()
+profile()
 fuzz()
