@@ -21,13 +21,7 @@ const EXAMPLE_HASH: &str = "sha256:f4d818a91b3e78f33d3b44513d93e20314ecca3dda7a8
 /// A fake API server holding the example ConfigMaps, and a webhook reading from it.
 async fn setup(options: Options) -> (FakeApi, Webhook) {
     let api = FakeApi::with_examples().await;
-    let source = Source::Cluster(ClusterSource::new(api.client()));
-    let webhook = Webhook::with(WebhookOptions {
-        source,
-        options,
-        ..Default::default()
-    })
-    .await;
+    let webhook = Webhook::on_cluster(&api, options).await;
     (api, webhook)
 }
 

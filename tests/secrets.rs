@@ -7,16 +7,12 @@ use std::time::Duration;
 
 use base64::Engine;
 use common::{
-    Webhook, WebhookOptions,
+    Webhook,
     fake_api::{FakeApi, Fault},
     fixtures::*,
     process::ServeProcess,
 };
-use confighash::{
-    admission::Options,
-    hash_key::HashKey,
-    source::{ClusterSource, Source},
-};
+use confighash::{admission::Options, hash_key::HashKey};
 use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -72,13 +68,7 @@ async fn secrets_are_read_and_digested_with_the_key_only_when_enabled() {
         secrets: Some(key),
         ..Default::default()
     };
-    let source = Source::Cluster(ClusterSource::new(api.client()));
-    let webhook = Webhook::with(WebhookOptions {
-        source,
-        options,
-        ..Default::default()
-    })
-    .await;
+    let webhook = Webhook::on_cluster(&api, options).await;
     let review = review_with_secrets();
     let reply = webhook.mutate(&bytes(&review)).await.json();
 
@@ -101,12 +91,7 @@ async fn secrets_are_read_and_digested_with_the_key_only_when_enabled() {
 
     // With Secrets off, the same workload never causes a Secret read.
     let api = fake_api_with_examples().await;
-    let source = Source::Cluster(ClusterSource::new(api.client()));
-    let webhook = Webhook::with(WebhookOptions {
-        source,
-        ..Default::default()
-    })
-    .await;
+    let webhook = Webhook::on_cluster(&api, Options::default()).await;
     let reply = webhook.mutate(&bytes(&review)).await.json();
     assert!(!sources(&review, &reply).contains("secret/"));
     assert!(

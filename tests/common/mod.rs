@@ -85,6 +85,17 @@ impl Webhook {
         Self::with(WebhookOptions::default()).await
     }
 
+    /// Starts a server reading from the fake API server `api` with `options`.
+    pub async fn on_cluster(api: &fake_api::FakeApi, options: confighash::admission::Options) -> Self {
+        let source = Source::Cluster(confighash::source::ClusterSource::new(api.client()));
+        Self::with(WebhookOptions {
+            source,
+            options,
+            ..Default::default()
+        })
+        .await
+    }
+
     /// Starts a server on 127.0.0.1:0 with fresh certificates.
     pub async fn with(opts: WebhookOptions) -> Self {
         setup();
