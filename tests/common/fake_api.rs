@@ -4,6 +4,7 @@
 //! Namespaces, the three workload kinds, Leases and Events. It records every request and
 //! can be made slow or failing.
 
+pub mod faults;
 mod routes;
 pub mod store;
 mod watch;
@@ -35,6 +36,8 @@ pub struct Recorded {
     pub path: String,
     pub query: Option<String>,
     pub content_type: Option<String>,
+    /// The client named by [`FakeApi::client_as`], if any.
+    pub client: Option<String>,
 }
 
 impl Recorded {
@@ -108,6 +111,7 @@ pub struct Shared {
     pub objects: Objects,
     requests: Mutex<Vec<Recorded>>,
     fault: Mutex<Option<Fault>>,
+    client_faults: Mutex<Vec<faults::Rule>>,
     bookmark_interval: Mutex<Duration>,
 }
 
@@ -138,12 +142,14 @@ impl FakeApi {
             objects: Objects::default(),
             requests: Mutex::default(),
             fault: Mutex::default(),
+            client_faults: Mutex::default(),
             bookmark_interval: Mutex::new(Duration::from_secs(1)),
         });
         let router = Router::new().fallback(routes::handle).with_state(shared.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let task = tokio::spawn(serve(listener, TlsAcceptor::from(Arc::new(config)), router));
+        let tls = TlsAcceptor::from(Arc::new(config));
+        let task = tokio::spawn(serve(listener, tls, router, shared.clone()));
         Self {
             addr,
             ca: certs.ca,
@@ -159,11 +165,24 @@ impl FakeApi {
 
     /// A real kube client for this server, default namespace `default`.
     pub fn client(&self) -> kube::Client {
+        kube::Client::try_from(self.client_config()).expect("kube client")
+    }
+
+    /// [`FakeApi::client`] whose requests name `name`, so faults can aim at it
+    /// ([`FakeApi::set_client_fault`]) and the request log tells clients apart.
+    pub fn client_as(&self, name: &str) -> kube::Client {
+        let mut config = self.client_config();
+        let value = name.parse().expect("a header value");
+        config.headers.push((faults::CLIENT_HEADER.parse().expect("header name"), value));
+        kube::Client::try_from(config).expect("kube client")
+    }
+
+    fn client_config(&self) -> kube::Config {
         let url: hyper::Uri = self.url().parse().expect("url");
         let mut config = kube::Config::new(url);
         let ca = CertificateDer::from_pem_file(&self.ca).expect("CA");
         config.root_cert = Some(vec![ca.to_vec()]);
-        kube::Client::try_from(config).expect("kube client")
+        config
     }
 
     /// A server holding the ConfigMaps of `examples/configmaps`.
@@ -296,6 +315,20 @@ impl FakeApi {
         *self.shared.fault.lock().expect("lock") = Some(fault);
     }
 
+    /// Sets (or with `None` clears) the fault for `client`'s requests to paths containing
+    /// `fragment`; clearing releases requests held by [`faults::ClientFault::Hang`].
+    pub fn set_client_fault(&self, client: &str, fragment: &str, fault: Option<faults::ClientFault>) {
+        let mut rules = self.shared.client_faults.lock().expect("lock");
+        rules.retain(|r| !(r.client == client && r.fragment == fragment));
+        if let Some(fault) = fault {
+            rules.push(faults::Rule {
+                client: client.to_owned(),
+                fragment: fragment.to_owned(),
+                fault,
+            });
+        }
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         self.shared.requests.lock().expect("lock").clone()
     }
@@ -320,10 +353,26 @@ impl Drop for FakeApi {
     }
 }
 
-async fn serve(listener: TcpListener, tls: TlsAcceptor, router: Router) {
+async fn serve(listener: TcpListener, tls: TlsAcceptor, router: Router, shared: Arc<Shared>) {
     let mut connections = tokio::task::JoinSet::new();
     while let Ok((tcp, _)) = listener.accept().await {
-        let (tls, service) = (tls.clone(), TowerToHyperService::new(router.clone()));
+        let (tls, router, shared) = (tls.clone(), TowerToHyperService::new(router.clone()), shared.clone());
+        // A request aimed at by a reset fault fails the service, so hyper drops the
+        // connection without an answer.
+        let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+            let (parts, body) = request.into_parts();
+            let reset = faults::resets(&shared, &parts);
+            let served = (!reset).then(|| {
+                use hyper::service::Service;
+                router.call(hyper::Request::from_parts(parts, body))
+            });
+            async move {
+                match served {
+                    Some(served) => Ok(served.await.unwrap_or_else(|never| match never {})),
+                    None => Err(std::io::Error::other("injected connection reset")),
+                }
+            }
+        });
         connections.spawn(async move {
             let Ok(stream) = tls.accept(tcp).await else { return };
             let conn =

@@ -45,10 +45,13 @@ pub struct Watcher {
 }
 
 impl Watcher {
+    /// Starts a watcher whose API requests name its Lease identity
+    /// ([`FakeApi::client_as`]).
     pub fn start(api: &FakeApi, config: WatchConfig) -> Self {
         let metrics = Arc::new(Metrics::new());
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(watch::run(api.client(), config, metrics.clone(), async {
+        let client = api.client_as(&config.lease.identity);
+        let task = tokio::spawn(watch::run(client, config, metrics.clone(), async {
             _ = stopped.await;
         }));
         Self {

@@ -62,7 +62,11 @@ fn json_response(code: StatusCode, body: &Value) -> Response {
 
 /// Records the request and applies the configured fault, if any.
 async fn intercept(shared: &Shared, recorded: Recorded) -> Option<Response> {
+    let (client, path) = (recorded.client.clone(), recorded.path.clone());
     shared.requests.lock().expect("lock").push(recorded);
+    if let Some(response) = super::faults::apply(shared, client.as_deref(), &path).await {
+        return Some(response);
+    }
     let fault = *shared.fault.lock().expect("lock");
     match fault {
         Some(Fault::Delay(delay)) => {
@@ -94,6 +98,7 @@ pub async fn handle(
         path: uri.path().to_owned(),
         query: raw.clone(),
         content_type: content_type.clone(),
+        client: super::faults::client_of(&headers),
     };
     if let Some(response) = intercept(&shared, recorded).await {
         return response;
