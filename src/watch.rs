@@ -21,7 +21,7 @@ use tracing::info;
 
 pub use self::{
     controller::Controller,
-    lease::{Elector, LeaseConfig},
+    lease::{Elector, LeaseConfig, LeaseTiming},
     scheduler::Limits,
 };
 use crate::{admission::Options, metrics::Metrics};
@@ -64,7 +64,10 @@ pub async fn run(client: Client, config: WatchConfig, metrics: Arc<Metrics>, sto
         metrics.leader(true);
         info!(identity = %config.lease.identity, "leading: watching ConfigMaps and workloads");
         let controller = Controller::new(client.clone(), &config, metrics.clone());
+        // Biased: once the term ends, the controller is dropped — its pending rollouts and
+        // any call in flight with it — before it gets another poll.
         let stopping = tokio::select! {
+            biased;
             () = &mut stop => true,
             _ = leading.wait_for(|l| !*l) => false,
             () = controller.run() => false,
@@ -74,7 +77,7 @@ pub async fn run(client: Client, config: WatchConfig, metrics: Arc<Metrics>, sto
         if stopping {
             break;
         }
-        info!("lost the lease: serving admission only");
+        info!("leadership ended: stopped acting, serving admission only");
     }
     _ = stop_lease.send(());
     _ = tokio::time::timeout(RELEASE_TIMEOUT, lease_task).await;

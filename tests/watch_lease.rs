@@ -48,11 +48,14 @@ struct Timeline {
 impl Timeline {
     /// The changes as `replica-x→0/1 @ ms` since `origin`, for failure messages.
     fn describe(&self, origin: Instant) -> String {
-        let at = |t: Instant| t.saturating_duration_since(origin).as_millis() as i128
-            - origin.saturating_duration_since(t).as_millis() as i128;
-        let changes = self.changes.iter().map(|(t, replica, leading)| {
-            format!("{}→{} @ {} ms", IDS[*replica], u8::from(*leading), at(*t))
-        });
+        let at = |t: Instant| {
+            t.saturating_duration_since(origin).as_millis() as i128
+                - origin.saturating_duration_since(t).as_millis() as i128
+        };
+        let changes = self
+            .changes
+            .iter()
+            .map(|(t, replica, leading)| format!("{}→{} @ {} ms", IDS[*replica], u8::from(*leading), at(*t)));
         changes.collect::<Vec<_>>().join(", ")
     }
 
@@ -82,7 +85,11 @@ impl Sampler {
                 let mut timeline = shared.lock().expect("lock");
                 if seen == [true, true] {
                     // Counted from the previous sample when both were already leading.
-                    timeline.overlap += if last == [true, true] { now - at } else { Duration::ZERO };
+                    timeline.overlap += if last == [true, true] {
+                        now - at
+                    } else {
+                        Duration::ZERO
+                    };
                 }
                 for replica in 0..2 {
                     if seen[replica] != last[replica] {
@@ -123,10 +130,7 @@ async fn the_leader_steps_down_before_the_other_takes_over(fault: ClientFault) {
 
     let faulted = Instant::now();
     api.set_client_fault(IDS[old], "/leases", Some(fault));
-    eventually("the healthy replica takes over", async || {
-        replicas[new].leading()
-    })
-    .await;
+    eventually("the healthy replica takes over", async || replicas[new].leading()).await;
     replicas[new].synced().await;
     let after_takeover = api.requests().len();
     api.put_configmap(NS, "app", &[("a", "during the fault")]);
@@ -138,6 +142,12 @@ async fn the_leader_steps_down_before_the_other_takes_over(fault: ClientFault) {
     api.put_configmap(NS, "app", &[("a", "after the fault")]);
     barrier(&api, NS, 2).await;
     let timeline = sampler.stop();
+    // Figures for `--nocapture`: when each gauge changed, counted from the fault.
+    eprintln!(
+        "{fault:?}: overlap {:?}; {}",
+        timeline.overlap,
+        timeline.describe(faulted)
+    );
 
     assert_eq!(
         timeline.overlap,

@@ -8,7 +8,7 @@ use super::AdmissionArgs;
 use crate::{
     Error, Result,
     admission::Options,
-    watch::{DEFAULT_NAMESPACE_SELECTOR, LeaseConfig, Limits, WatchConfig},
+    watch::{DEFAULT_NAMESPACE_SELECTOR, LeaseConfig, LeaseTiming, Limits, WatchConfig},
 };
 
 /// The watcher's flags on `serve`.
@@ -42,6 +42,11 @@ pub struct WatchArgs {
     /// How long the Lease holds without renewal; another replica takes over after it.
     #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
     pub lease_duration: Duration,
+    /// The leader stops acting when it could not renew the Lease for this long, counted
+    /// from before its last successful renewal was sent; at least 1s, and at least 1s
+    /// under --lease-duration [default: two thirds of --lease-duration].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub lease_renew_deadline: Option<Duration>,
 }
 
 impl WatchArgs {
@@ -59,11 +64,13 @@ impl WatchArgs {
         if self.lease_duration < Duration::from_secs(3) {
             return Err(Error::Config("--lease-duration must be at least 3s".into()));
         }
+        let timing = LeaseTiming::new(self.lease_duration, self.lease_renew_deadline)
+            .map_err(|e| Error::Config(format!("--lease-renew-deadline: {e}")))?;
         let lease = LeaseConfig {
             name: self.lease_name.clone(),
             namespace: (self.lease_namespace.clone()).unwrap_or_else(|| default_namespace.to_owned()),
             identity: self.lease_identity.clone().unwrap_or_else(hostname),
-            duration: self.lease_duration,
+            timing,
         };
         Ok(Some(WatchConfig {
             options: options.clone(),
@@ -132,6 +139,8 @@ mod tests {
             ("confighash-watcher", "ns")
         );
         assert_eq!(config.lease.identity, "pod-0");
+        assert_eq!(config.lease.timing.duration(), Duration::from_secs(15));
+        assert_eq!(config.lease.timing.renew_deadline(), Duration::from_secs(10));
         assert!(
             serve(&[])
                 .watch
@@ -149,6 +158,15 @@ mod tests {
         for bad in [
             &["--watch", "--max-rollouts-per-second", "0"][..],
             &["--watch", "--lease-duration", "1s"],
+            &["--watch", "--lease-renew-deadline", "15s"],
+            &[
+                "--watch",
+                "--lease-duration",
+                "6s",
+                "--lease-renew-deadline",
+                "5500ms",
+            ],
+            &["--watch", "--lease-renew-deadline", "500ms"],
         ] {
             let message = serve(bad)
                 .watch

@@ -83,6 +83,7 @@ impl Controller {
             config.options.keys.clone(),
             metrics.clone(),
             &config.lease.identity,
+            config.lease.timing.call_timeout(),
         );
         Self {
             reader: ClusterSource::new(client.clone()),

@@ -1,9 +1,27 @@
-//! Leader election with a `coordination.k8s.io/v1` Lease (contract §9: one replica acts).
+//! Leader election with a `coordination.k8s.io/v1` Lease (contract §9: one leader means one).
 //!
 //! The client-go algorithm on kube's `Api`: create the Lease if missing; the holder renews
 //! it with a `replace` carrying the resourceVersion it read (so two writers cannot both
 //! win); another replica takes it over only after it has seen the same record unchanged for
 //! a whole lease duration on its own clock, so clock skew between nodes does not matter.
+//!
+//! Why a holder that cannot renew stops before anyone else starts: let `s` be the instant,
+//! on the holder's clock, just before it sent its last successful write. The API server
+//! stored that record at or after `s`, so any other replica read it at or after `s`, and it
+//! notes the instant after its read returned — at or after `s` too. It takes over only
+//! after seeing that same record unchanged for a whole lease duration `D` (the longer of the
+//! record's and its own), so never before `s + D`. The holder acts only until
+//! `s + renew deadline`, which is at least 1 s earlier; a write whose outcome it never
+//! learned (timed out) leaves `s` at an earlier write, which only moves its deadline
+//! earlier. The holder's stop is a timer in this task, raced against any call in flight,
+//! and every call has its own timeout, so a hung or throttled call cannot stretch a term.
+//! Monotonic clocks on two nodes run at the same rate to far better than the margin.
+//!
+//! A replica whose term ended — deadline missed, or a conflict — is a candidate like any
+//! other, even when the record still names it: between its stop and the record's expiry
+//! another replica may be about to take the Lease over, so it waits for the expiry too.
+
+mod standing;
 
 use std::time::Duration;
 
@@ -14,7 +32,9 @@ use k8s_openapi::{
 };
 use kube::{Api, Client, api::PostParams};
 use tokio::{sync::watch, time::Instant};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
+
+pub use self::standing::{LeaseTiming, Standing, Step, step};
 
 /// Who competes for which Lease.
 #[derive(Debug, Clone)]
@@ -25,118 +45,128 @@ pub struct LeaseConfig {
     pub namespace: String,
     /// This replica's identity (the pod name).
     pub identity: String,
-    /// How long a lease stays valid without renewal.
-    pub duration: Duration,
+    /// Lease duration and renew deadline.
+    pub timing: LeaseTiming,
 }
 
-impl LeaseConfig {
-    /// How often the holder renews and others retry: a third of the duration.
-    pub fn retry_period(&self) -> Duration {
-        self.duration / 3
+/// A failed Lease call.
+#[derive(Debug, thiserror::Error)]
+enum CallError {
+    #[error("Lease {0} got no answer within {1:?}")]
+    TimedOut(&'static str, Duration),
+    #[error(transparent)]
+    Api(#[from] kube::Error),
+}
+
+impl CallError {
+    /// Another replica wrote first (409 Conflict or AlreadyExists).
+    fn is_conflict(&self) -> bool {
+        matches!(self, Self::Api(kube::Error::Api(s)) if s.code == 409)
     }
 }
 
-/// What to do with the Lease as read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    /// No Lease yet: create it.
-    Create,
-    /// We hold it: renew.
-    Renew,
-    /// Free or expired: take it over.
-    Acquire,
-    /// Someone else holds a live lease.
-    Follow,
+/// The Lease calls, each bounded by its own timeout.
+struct LeaseCalls {
+    api: Api<Lease>,
+    name: String,
+    timeout: Duration,
 }
 
-/// Decides from the Lease and whether its record has been seen unchanged for a full duration.
-pub fn step(lease: Option<&Lease>, identity: &str, expired: bool) -> Step {
-    let Some(lease) = lease else { return Step::Create };
-    let holder = lease.spec.as_ref().and_then(|s| s.holder_identity.as_deref());
-    match holder {
-        Some(h) if h == identity => Step::Renew,
-        None | Some("") => Step::Acquire,
-        Some(_) if expired => Step::Acquire,
-        Some(_) => Step::Follow,
+impl LeaseCalls {
+    async fn bounded<T>(
+        &self,
+        what: &'static str,
+        call: impl Future<Output = kube::Result<T>>,
+    ) -> Result<T, CallError> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(CallError::TimedOut(what, self.timeout)),
+        }
+    }
+
+    async fn get(&self) -> Result<Option<Lease>, CallError> {
+        self.bounded("get", self.api.get_opt(&self.name)).await
+    }
+
+    async fn create(&self, lease: &Lease) -> Result<Lease, CallError> {
+        self.bounded("create", self.api.create(&PostParams::default(), lease))
+            .await
+    }
+
+    async fn replace(&self, lease: &Lease) -> Result<Lease, CallError> {
+        let params = PostParams::default();
+        let call = self.api.replace(&self.name, &params, lease);
+        self.bounded("replace", call).await
     }
 }
 
 /// One replica's view of the Lease.
 pub struct Elector {
-    api: Api<Lease>,
+    calls: LeaseCalls,
     config: LeaseConfig,
-    /// The resourceVersion last read and when this replica first saw it.
-    observed: Option<(String, Instant)>,
-    /// When we last renewed successfully.
-    renewed: Option<Instant>,
+    standing: Standing,
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 impl Elector {
     /// An elector for `config` through `client`.
     pub fn new(client: Client, config: LeaseConfig) -> Self {
-        let api = Api::namespaced(client, &config.namespace);
-        Self {
-            api,
-            config,
-            observed: None,
-            renewed: None,
-        }
-    }
-
-    /// One round of reading and writing the Lease; true when we hold it afterwards.
-    pub async fn round(&mut self, now: Instant) -> bool {
-        match self.try_round(now).await {
-            Ok(leading) => {
-                self.renewed = leading.then_some(now);
-                leading
-            }
-            Err(e) => {
-                warn!(error = %e, lease = %self.config.name, "lease update failed");
-                // Keep leading through a short API outage, but never past the lease.
-                self.renewed
-                    .is_some_and(|at| now < at + self.config.duration * 2 / 3)
-            }
-        }
-    }
-
-    async fn try_round(&mut self, now: Instant) -> Result<bool, kube::Error> {
-        let lease = self.api.get_opt(&self.config.name).await?;
-        let expired = self.observe(lease.as_ref(), now);
-        let write = match (step(lease.as_ref(), &self.config.identity, expired), lease) {
-            (Step::Follow, _) => return Ok(false),
-            (Step::Renew | Step::Acquire, Some(lease)) => {
-                let name = self.config.name.clone();
-                self.api
-                    .replace(&name, &PostParams::default(), &self.record(Some(lease)))
-                    .await
-            }
-            (_, _) => self.api.create(&PostParams::default(), &self.record(None)).await,
+        let calls = LeaseCalls {
+            api: Api::namespaced(client, &config.namespace),
+            name: config.name.clone(),
+            timeout: config.timing.call_timeout(),
         };
-        match write {
-            Ok(_) => Ok(true),
-            // Another replica wrote first (409 Conflict or AlreadyExists): it leads.
-            Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
-            Err(e) => Err(e),
+        Self {
+            calls,
+            config,
+            standing: Standing::default(),
         }
     }
 
-    /// Notes the record read; true when it has not changed for a whole lease duration.
-    fn observe(&mut self, lease: Option<&Lease>, now: Instant) -> bool {
-        let rv = lease
-            .and_then(|l| l.metadata.resource_version.clone())
-            .unwrap_or_default();
-        match &self.observed {
-            Some((seen, since)) if *seen == rv => now >= *since + self.lease_duration(lease),
-            _ => {
-                self.observed = Some((rv, now));
-                false
+    /// One round of reading and writing the Lease.
+    async fn round(&mut self) {
+        let lease = match self.calls.get().await {
+            Ok(lease) => lease,
+            Err(e) => return warn!(error = %e, lease = %self.config.name, "could not read the lease"),
+        };
+        // After the answer: the record was current no earlier than this (see the module doc).
+        let seen = Instant::now();
+        let timing = self.config.timing;
+        let expired = self.standing.observe(lease.as_ref(), seen, timing.duration());
+        let leading = self.standing.leading(seen);
+        let identity = &self.config.identity;
+        let step = step(lease.as_ref(), identity, leading, expired);
+        if step == Step::Follow {
+            if leading {
+                info!(lease = %self.config.name, "the lease names another holder");
+                self.standing.lost();
             }
+            return;
         }
-    }
-
-    fn lease_duration(&self, lease: Option<&Lease>) -> Duration {
-        let seconds = lease.and_then(|l| l.spec.as_ref()?.lease_duration_seconds);
-        seconds.map_or(self.config.duration, |s| Duration::from_secs(s.max(1) as u64))
+        let create = lease.is_none();
+        let record = self.record(lease);
+        // Before sending: the API server cannot store the record earlier than this.
+        let sent = Instant::now();
+        let written = if create {
+            self.calls.create(&record).await
+        } else {
+            self.calls.replace(&record).await
+        };
+        match written {
+            Ok(_) => self.standing.wrote(sent, timing.renew_deadline()),
+            Err(e) if e.is_conflict() => {
+                debug!(lease = %self.config.name, "another replica wrote the lease first");
+                self.standing.lost();
+            }
+            // The term, if any, runs on to its deadline; the next round tries again.
+            Err(e) => warn!(error = %e, lease = %self.config.name, ?step, "lease update failed"),
+        }
     }
 
     /// The Lease with us as holder: renewed, or acquired from `previous`.
@@ -162,71 +192,64 @@ impl Elector {
             }
         }
         spec.renew_time = Some(now);
-        spec.lease_duration_seconds = Some(self.config.duration.as_secs().max(1) as i32);
+        spec.lease_duration_seconds = Some(self.config.timing.seconds());
         lease
     }
 
     /// Gives the lease up so that another replica takes over at once (on shutdown).
-    pub async fn release(&mut self) {
-        let Ok(Some(mut lease)) = self.api.get_opt(&self.config.name).await else {
-            return;
+    async fn release(&mut self) {
+        let mut lease = match self.calls.get().await {
+            Ok(Some(lease)) => lease,
+            Ok(None) => return,
+            Err(e) => return warn!(error = %e, "could not release the lease"),
         };
         let spec = lease.spec.get_or_insert_with(Default::default);
         if spec.holder_identity.as_deref() != Some(&self.config.identity) {
             return;
         }
         spec.holder_identity = None;
-        let name = self.config.name.clone();
-        if let Err(e) = self.api.replace(&name, &PostParams::default(), &lease).await {
+        if let Err(e) = self.calls.replace(&lease).await {
             warn!(error = %e, "could not release the lease");
         }
-        self.renewed = None;
+        self.standing.lost();
+    }
+
+    /// Publishes on `leading` whether our term runs now; ends it if its deadline passed.
+    fn publish(&mut self, leading: &watch::Sender<bool>) {
+        let now = Instant::now();
+        self.standing.expire(now);
+        let is_leader = self.standing.leading(now);
+        if *leading.borrow() != is_leader {
+            info!(identity = %self.config.identity, lease = %self.config.name, leader = is_leader, "leadership changed");
+            _ = leading.send(is_leader);
+        }
     }
 
     /// Competes until `stop` resolves, publishing leadership on `leading`; releases the
     /// lease on the way out if held.
     pub async fn run(mut self, leading: watch::Sender<bool>, stop: impl Future<Output = ()>) {
         let mut stop = std::pin::pin!(stop);
-        loop {
-            let now = Instant::now();
-            let is_leader = self.round(now).await;
-            if *leading.borrow() != is_leader {
-                info!(identity = %self.config.identity, lease = %self.config.name, leader = is_leader, "leadership changed");
-                _ = leading.send(is_leader);
-            }
+        'rounds: loop {
+            let next = Instant::now() + self.config.timing.retry_period();
+            // A call in flight when the term runs out is abandoned: the stop comes first.
+            let deadline = self.standing.deadline();
             tokio::select! {
-                () = &mut stop => break,
-                () = tokio::time::sleep_until(now + self.config.retry_period()) => {}
+                () = &mut stop => break 'rounds,
+                () = self.round() => {}
+                () = sleep_until(deadline) => {}
+            }
+            self.publish(&leading);
+            loop {
+                tokio::select! {
+                    () = &mut stop => break 'rounds,
+                    () = tokio::time::sleep_until(next) => break,
+                    () = sleep_until(self.standing.deadline()) => self.publish(&leading),
+                }
             }
         }
         if *leading.borrow() {
             _ = leading.send(false);
             self.release().await;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn lease(holder: Option<&str>) -> Lease {
-        Lease {
-            metadata: ObjectMeta::default(),
-            spec: Some(LeaseSpec {
-                holder_identity: holder.map(str::to_owned),
-                ..Default::default()
-            }),
-        }
-    }
-
-    #[test]
-    fn steps_follow_the_client_go_rules() {
-        assert_eq!(step(None, "a", false), Step::Create);
-        assert_eq!(step(Some(&lease(Some("a"))), "a", false), Step::Renew);
-        assert_eq!(step(Some(&lease(Some("b"))), "a", false), Step::Follow);
-        assert_eq!(step(Some(&lease(Some("b"))), "a", true), Step::Acquire);
-        assert_eq!(step(Some(&lease(None)), "a", false), Step::Acquire);
-        assert_eq!(step(Some(&lease(Some(""))), "a", false), Step::Acquire);
     }
 }

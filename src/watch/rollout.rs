@@ -1,8 +1,10 @@
 //! Sending one rollout: a merge patch of the pod-template annotations carrying the
 //! resourceVersion it was decided on, then an Event naming what changed, a log line and
 //! a metric. Admission sees this patch too and computes the same values, so it adds nothing.
+//! Every call has its own timeout: the kube client retries 429, 503 and 504 by itself, and
+//! a call that hangs must not hold the controller past the leader's term.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use k8s_openapi::api::{
     apps::v1::{DaemonSet, Deployment, StatefulSet},
@@ -35,12 +37,38 @@ pub enum Sent {
     Failed,
 }
 
+/// A rollout call that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// No answer within the per-call timeout.
+    #[error("no answer within {0:?}")]
+    TimedOut(Duration),
+    /// The API server or the connection failed.
+    #[error(transparent)]
+    Api(#[from] kube::Error),
+}
+
+/// `call`, bounded by `timeout`.
+pub async fn bounded<T, E>(
+    timeout: Duration,
+    call: impl Future<Output = Result<T, E>>,
+) -> Result<T, CallError>
+where
+    CallError: From<E>,
+{
+    match tokio::time::timeout(timeout, call).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(CallError::TimedOut(timeout)),
+    }
+}
+
 /// Sends rollouts for one watcher.
 pub struct Patcher {
     client: Client,
     recorder: Recorder,
     keys: AnnotationKeys,
     metrics: Arc<Metrics>,
+    timeout: Duration,
 }
 
 fn api_resource(kind: &str) -> ApiResource {
@@ -71,8 +99,15 @@ pub fn body(rollout: &Rollout, keys: &AnnotationKeys) -> Value {
 }
 
 impl Patcher {
-    /// A patcher that reports Events as `confighash` from `instance`.
-    pub fn new(client: Client, keys: AnnotationKeys, metrics: Arc<Metrics>, instance: &str) -> Self {
+    /// A patcher that reports Events as `confighash` from `instance`, bounding each call
+    /// by `timeout`.
+    pub fn new(
+        client: Client,
+        keys: AnnotationKeys,
+        metrics: Arc<Metrics>,
+        instance: &str,
+        timeout: Duration,
+    ) -> Self {
         let reporter = Reporter {
             controller: "confighash".into(),
             instance: Some(instance.to_owned()),
@@ -82,7 +117,13 @@ impl Patcher {
             client,
             keys,
             metrics,
+            timeout,
         }
+    }
+
+    /// The bound on each call.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     fn api(&self, key: &WorkloadKey) -> Api<DynamicObject> {
@@ -90,8 +131,9 @@ impl Patcher {
     }
 
     /// Reads a workload afresh (after a conflict); `None` when it is gone.
-    pub async fn read(&self, key: &WorkloadKey) -> Result<Option<Workload>, kube::Error> {
-        let Some(object) = self.api(key).get_opt(&key.name).await? else {
+    pub async fn read(&self, key: &WorkloadKey) -> Result<Option<Workload>, CallError> {
+        let api = self.api(key);
+        let Some(object) = bounded(self.timeout, api.get_opt(&key.name)).await? else {
             return Ok(None);
         };
         Ok(typed(key.kind, object))
@@ -101,17 +143,19 @@ impl Patcher {
     pub async fn send(&self, rollout: &Rollout) -> Sent {
         let key = &rollout.key;
         let patch = body(rollout, &self.keys);
-        let sent = self
-            .api(key)
-            .patch(&key.name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await;
+        let api = self.api(key);
+        let sent = bounded(
+            self.timeout,
+            api.patch(&key.name, &PatchParams::default(), &Patch::Merge(&patch)),
+        )
+        .await;
         let (result, outcome) = match sent {
             Ok(object) => match typed(key.kind, object) {
                 Some(workload) => ("patched", Sent::Patched(Box::new(workload))),
                 None => ("error", Sent::Failed),
             },
-            Err(kube::Error::Api(s)) if s.code == 409 => ("conflict", Sent::Conflict),
-            Err(kube::Error::Api(s)) if s.code == 404 => ("gone", Sent::Gone),
+            Err(CallError::Api(kube::Error::Api(s))) if s.code == 409 => ("conflict", Sent::Conflict),
+            Err(CallError::Api(kube::Error::Api(s))) if s.code == 404 => ("gone", Sent::Gone),
             Err(e) => {
                 warn!(namespace = %key.namespace, kind = key.kind, name = %key.name, error = %e, "rollout patch failed");
                 ("error", Sent::Failed)
@@ -147,7 +191,7 @@ impl Patcher {
             name: Some(key.name.clone()),
             ..Default::default()
         };
-        if let Err(e) = self.recorder.publish(&event, &regarding).await {
+        if let Err(e) = bounded(self.timeout, self.recorder.publish(&event, &regarding)).await {
             warn!(namespace = %key.namespace, name = %key.name, error = %e, "could not publish the rollout Event");
         }
     }

@@ -173,7 +173,9 @@ impl FakeApi {
     pub fn client_as(&self, name: &str) -> kube::Client {
         let mut config = self.client_config();
         let value = name.parse().expect("a header value");
-        config.headers.push((faults::CLIENT_HEADER.parse().expect("header name"), value));
+        config
+            .headers
+            .push((faults::CLIENT_HEADER.parse().expect("header name"), value));
         kube::Client::try_from(config).expect("kube client")
     }
 
@@ -356,7 +358,11 @@ impl Drop for FakeApi {
 async fn serve(listener: TcpListener, tls: TlsAcceptor, router: Router, shared: Arc<Shared>) {
     let mut connections = tokio::task::JoinSet::new();
     while let Ok((tcp, _)) = listener.accept().await {
-        let (tls, router, shared) = (tls.clone(), TowerToHyperService::new(router.clone()), shared.clone());
+        let (tls, router, shared) = (
+            tls.clone(),
+            TowerToHyperService::new(router.clone()),
+            shared.clone(),
+        );
         // A request aimed at by a reset fault fails the service, so hyper drops the
         // connection without an answer.
         let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {

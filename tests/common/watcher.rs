@@ -8,7 +8,7 @@ use confighash::{
     admission::{self, Options, Target, workload::Workload},
     metrics::Metrics,
     source::{ClusterSource, Source},
-    watch::{self, LeaseConfig, Limits, WatchConfig},
+    watch::{self, LeaseConfig, LeaseTiming, Limits, WatchConfig},
 };
 use serde_json::{Value, json};
 use tokio::{sync::oneshot, task::JoinHandle};
@@ -32,7 +32,7 @@ pub fn config(identity: &str) -> WatchConfig {
             name: "confighash-watcher".into(),
             namespace: LEASE_NAMESPACE.into(),
             identity: identity.into(),
-            duration: Duration::from_secs(3),
+            timing: LeaseTiming::new(Duration::from_secs(3), None).expect("valid timing"),
         },
     }
 }

@@ -31,10 +31,22 @@ impl Controller {
     /// GET through the admission source).
     pub(super) async fn read_sources(&mut self, sources: Vec<SourceKey>) {
         for (namespace, (kind, name)) in sources {
-            let affected = match self.reader.get(kind, &namespace, &name).await {
-                Ok(Some(object)) => self.index.apply_source(kind, object),
-                Ok(None) => self.index.remove_source(&(namespace, (kind, name))),
-                Err(e) => {
+            let read = self.reader.get(kind, &namespace, &name);
+            let read = tokio::time::timeout(self.patcher.timeout(), read).await;
+            let affected = match read {
+                Ok(Ok(Some(object))) => self.index.apply_source(kind, object),
+                Ok(Ok(None)) => self.index.remove_source(&(namespace, (kind, name))),
+                Err(_) => {
+                    let timeout = self.patcher.timeout();
+                    warn!(
+                        namespace,
+                        name,
+                        ?timeout,
+                        "could not read a referenced source in time"
+                    );
+                    continue;
+                }
+                Ok(Err(e)) => {
                     warn!(error = %e, "could not read a referenced source");
                     continue;
                 }
