@@ -73,6 +73,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if watch.watch && source.configmaps_from.is_some() {
         anyhow::bail!("--watch follows the cluster; it cannot be combined with --configmaps-from");
     }
+    let watch_config = watch.config(&options, "default")?;
     let (cert, key) = match tls.source()? {
         TlsSource::Files { cert, key } => (cert, key),
         TlsSource::Dev(dir) => {
@@ -95,7 +96,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let server = Server::bind(config).await?;
     let (stop, stopped) = signal_watch::channel(false);
-    let watcher = match watch.config(&options, "default")? {
+    let watcher = match watch_config {
         Some(mut config) => {
             let client = kube::Client::try_default().await?;
             if watch.lease_namespace.is_none() {
