@@ -1,7 +1,8 @@
 //! One leader means one (contract §9): when the leader's Lease calls hang, are throttled
 //! (429 and 503, which kube's client retries by itself) or lose their connection, it
 //! stops acting within its renew deadline, before the other replica may take the Lease
-//! over, and it does not take the Lease back once the fault clears.
+//! over, and it does not take the Lease back once the fault clears. A rollout call that
+//! hangs times out instead of holding up every rollout after it.
 
 mod common;
 
@@ -204,4 +205,28 @@ async fn a_leader_answered_503_steps_down_in_time() {
 #[tokio::test]
 async fn a_leader_whose_lease_connections_reset_steps_down_in_time() {
     the_leader_steps_down_before_the_other_takes_over(ClientFault::Reset).await;
+}
+
+#[tokio::test]
+async fn a_rollout_call_that_hangs_does_not_hold_up_the_other_rollouts() {
+    let api = cluster().await;
+    let watcher = Watcher::start(&api, config(IDS[0]));
+    watcher.synced().await;
+
+    // Every call about `web` hangs; the sentinel's rollout comes after it.
+    api.set_client_fault(IDS[0], "/deployments/web", Some(ClientFault::Hang));
+    api.put_configmap(NS, "app", &[("a", "2")]);
+    eventually("the patch of web was sent", async || patched_web(&api) >= 1).await;
+    barrier(&api, NS, 1).await;
+    assert!(watcher.leading());
+
+    // Once the API server answers again, web ends up with what admission would write.
+    api.set_client_fault(IDS[0], "/deployments/web", None);
+    eventually("web rolled", async || {
+        let web = api.get_object("apps/v1", "Deployment", NS, "web").expect("web");
+        let annotations = &web["spec"]["template"]["metadata"]["annotations"];
+        *annotations == serde_json::json!(admitted(&api, &web).await)
+    })
+    .await;
+    watcher.stop().await;
 }
