@@ -1,6 +1,9 @@
 //! Prometheus metrics (prometheus-client), kept in one struct that the server shares.
 
-use std::sync::atomic::AtomicI64;
+use std::{
+    collections::HashSet,
+    sync::{Mutex, atomic::AtomicI64},
+};
 
 use kube::core::admission::Operation;
 use prometheus_client::{
@@ -9,7 +12,10 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use crate::admission::{Decision, workload::KINDS};
+use crate::{
+    admission::{Decision, workload::KINDS},
+    watch::index::Drift,
+};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct AdmissionLabels {
@@ -34,6 +40,25 @@ struct KindLabel {
     kind: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkloadStateLabels {
+    kind: &'static str,
+    state: &'static str,
+}
+
+/// One workload of the opt-in `confighash_workload_config_info` metric.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WorkloadInfo {
+    /// Namespace.
+    pub namespace: String,
+    /// `Deployment`, `StatefulSet` or `DaemonSet`.
+    pub kind: &'static str,
+    /// Name.
+    pub name: String,
+    /// The `config-hash` its pod template carries (empty when it carries none).
+    pub config_hash: String,
+}
+
 /// Every metric confighash exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -54,6 +79,10 @@ struct WatchMetrics {
     objects: Family<KindLabel, Gauge>,
     leader: Gauge,
     synced: Gauge,
+    workloads: Family<WorkloadStateLabels, Gauge>,
+    workload_info: Family<WorkloadInfo, Gauge>,
+    /// The info series set last, so the next update removes exactly the ones gone.
+    published_info: Mutex<HashSet<WorkloadInfo>>,
 }
 
 impl WatchMetrics {
@@ -83,6 +112,27 @@ impl WatchMetrics {
             "1 while this replica holds the watcher lease",
             self.leader.clone(),
         );
+        registry.register(
+            "workloads",
+            "Workloads that consume config, by kind and state (current, held, stale, unstamped); set by the leader once synced",
+            self.workloads.clone(),
+        );
+        registry.register(
+            "workload_config_info",
+            "1 per workload with the config-hash it carries (only with --workload-info-metric)",
+            self.workload_info.clone(),
+        );
+        // Every kind and state exists from the start, so queries never miss a series.
+        for kind in KINDS {
+            for state in Drift::ALL {
+                self.workloads
+                    .get_or_create(&WorkloadStateLabels {
+                        kind,
+                        state: state.as_str(),
+                    })
+                    .set(0);
+            }
+        }
         self
     }
 }
@@ -203,6 +253,36 @@ impl Metrics {
         self.watch.synced.set(i64::from(synced));
     }
 
+    /// Sets the count of workloads in each state per kind; kinds and states not given are 0.
+    pub fn watch_workloads(&self, counts: &std::collections::BTreeMap<(&'static str, Drift), usize>) {
+        for kind in KINDS {
+            for state in Drift::ALL {
+                let n = counts.get(&(kind, state)).copied().unwrap_or(0);
+                let labels = WorkloadStateLabels {
+                    kind,
+                    state: state.as_str(),
+                };
+                self.watch.workloads.get_or_create(&labels).set(n as i64);
+            }
+        }
+    }
+
+    /// Replaces the per-workload info series with `rows` (the series of workloads gone
+    /// are removed).
+    pub fn workload_info(&self, rows: HashSet<WorkloadInfo>) {
+        let mut published = match self.watch.published_info.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for gone in published.difference(&rows) {
+            self.watch.workload_info.remove(gone);
+        }
+        for row in &rows {
+            self.watch.workload_info.get_or_create(row).set(1);
+        }
+        *published = rows;
+    }
+
     /// Sets whether this replica leads.
     pub fn leader(&self, leading: bool) {
         self.watch.leader.set(i64::from(leading));
@@ -214,5 +294,67 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn info(name: &str, hash: &str) -> WorkloadInfo {
+        WorkloadInfo {
+            namespace: "shop".into(),
+            kind: "Deployment",
+            name: name.into(),
+            config_hash: hash.into(),
+        }
+    }
+
+    #[test]
+    fn every_kind_and_state_is_exported_from_the_start() {
+        let text = Metrics::new().encode();
+        for kind in KINDS {
+            for state in Drift::ALL {
+                let series = format!(
+                    "confighash_workloads{{kind=\"{kind}\",state=\"{}\"}} 0",
+                    state.as_str()
+                );
+                assert!(text.contains(&series), "{series} missing from:\n{text}");
+            }
+        }
+        assert!(
+            !text.contains("confighash_workload_config_info{"),
+            "off until set"
+        );
+    }
+
+    #[test]
+    fn workload_counts_and_info_series_follow_the_latest_update() {
+        let metrics = Metrics::new();
+        let counts = BTreeMap::from([(("Deployment", Drift::Stale), 3)]);
+        metrics.watch_workloads(&counts);
+        let text = metrics.encode();
+        assert!(text.contains(r#"confighash_workloads{kind="Deployment",state="stale"} 3"#));
+        metrics.watch_workloads(&BTreeMap::new());
+        assert!(
+            metrics
+                .encode()
+                .contains(r#"confighash_workloads{kind="Deployment",state="stale"} 0"#)
+        );
+
+        metrics.workload_info(HashSet::from([info("web", "sha256:a"), info("api", "sha256:b")]));
+        metrics.workload_info(HashSet::from([info("web", "sha256:c"), info("api", "sha256:b")]));
+        let text = metrics.encode();
+        let lines: Vec<_> = text
+            .lines()
+            .filter(|l| l.starts_with("confighash_workload_config_info{"))
+            .collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(text.contains(
+            r#"confighash_workload_config_info{namespace="shop",kind="Deployment",name="web",config_hash="sha256:c"} 1"#
+        ));
+        assert!(!text.contains("sha256:a"), "a rolled workload's old hash is gone");
     }
 }

@@ -42,6 +42,10 @@ pub struct WatchArgs {
     /// How long the Lease holds without renewal; another replica takes over after it.
     #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
     pub lease_duration: Duration,
+    /// Also export `confighash_workload_config_info{namespace,kind,name,config_hash}`: one
+    /// series per workload that consumes config (cardinality grows with the workloads).
+    #[arg(long)]
+    pub workload_info_metric: bool,
 }
 
 impl WatchArgs {
@@ -74,6 +78,7 @@ impl WatchArgs {
                 max_per_second: self.max_rollouts_per_second,
             },
             lease,
+            workload_info: self.workload_info_metric,
         }))
     }
 }

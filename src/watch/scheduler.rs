@@ -6,7 +6,11 @@
 //! It decides *when* a workload is looked at; *whether* it rolls is decided at that moment
 //! from the newest digests, so the newest change always wins.
 
-use std::{collections::HashMap, hash::Hash, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    hash::Hash,
+    time::Duration,
+};
 
 use tokio::time::Instant;
 
@@ -37,6 +41,17 @@ struct Pending {
     last: Instant,
 }
 
+/// Where a workload stands in the scheduler, for the drift metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queued {
+    /// Waiting for its debounce, interval or the global rate; its last rollout did not fail.
+    Waiting,
+    /// Its last rollout failed; it is retried once the interval has passed.
+    Failing,
+    /// Not waiting at all.
+    No,
+}
+
 /// Pending workloads and the rollout history the limits need.
 #[derive(Debug)]
 pub struct Scheduler<K> {
@@ -44,6 +59,8 @@ pub struct Scheduler<K> {
     pending: HashMap<K, Pending>,
     last_rollout: HashMap<K, Instant>,
     next_global: Option<Instant>,
+    /// Workloads whose last rollout failed, until one succeeds or they are forgotten.
+    failing: HashSet<K>,
 }
 
 impl<K: Eq + Hash + Clone> Scheduler<K> {
@@ -54,6 +71,7 @@ impl<K: Eq + Hash + Clone> Scheduler<K> {
             pending: HashMap::new(),
             last_rollout: HashMap::new(),
             next_global: None,
+            failing: HashSet::new(),
         }
     }
 
@@ -71,6 +89,17 @@ impl<K: Eq + Hash + Clone> Scheduler<K> {
     /// Workloads waiting.
     pub fn pending(&self) -> usize {
         self.pending.len()
+    }
+
+    /// Whether `key` waits, and whether its last rollout failed.
+    pub fn queued(&self, key: &K) -> Queued {
+        if self.failing.contains(key) {
+            Queued::Failing
+        } else if self.pending.contains_key(key) {
+            Queued::Waiting
+        } else {
+            Queued::No
+        }
     }
 
     fn due(&self, key: &K, p: &Pending) -> Instant {
@@ -119,25 +148,34 @@ impl<K: Eq + Hash + Clone> Scheduler<K> {
         self.next_global = Some(now + spacing);
         let min_interval = self.limits.min_interval;
         self.last_rollout.retain(|_, at| *at + min_interval > now);
+        self.failing.remove(&key);
         self.last_rollout.insert(key, now);
     }
 
     /// Rolling `key` failed at `now`: try again once the minimum interval has passed.
     pub fn failed(&mut self, key: K, now: Instant) {
         self.last_rollout.insert(key.clone(), now);
+        self.failing.insert(key.clone());
         self.changed(key, now);
+    }
+
+    /// `key` needed no rollout when its turn came: a failure before no longer counts.
+    pub fn settled(&mut self, key: &K) {
+        self.failing.remove(key);
     }
 
     /// `key` is gone (deleted, opted out, or no longer watched).
     pub fn forget(&mut self, key: &K) {
         self.pending.remove(key);
         self.last_rollout.remove(key);
+        self.failing.remove(key);
     }
 
     /// Drops everything (leadership lost).
     pub fn clear(&mut self) {
         self.pending.clear();
         self.last_rollout.clear();
+        self.failing.clear();
         self.next_global = None;
     }
 }
@@ -252,6 +290,29 @@ mod tests {
         assert!(s.pop_due(t0 + 5 * S).is_some());
         // Not rolled (the newest digest matched): the next one may go at once.
         assert!(s.pop_due(t0 + 5 * S).is_some());
+    }
+
+    #[test]
+    fn a_failed_rollout_stays_failing_until_one_succeeds_or_none_is_needed() {
+        let mut s = scheduler();
+        let t0 = Instant::now();
+        assert_eq!(s.queued(&"web"), Queued::No);
+        s.changed("web", t0);
+        assert_eq!(s.queued(&"web"), Queued::Waiting);
+        assert_eq!(s.pop_due(t0 + 5 * S), Some("web"));
+        assert_eq!(s.queued(&"web"), Queued::No);
+        s.failed("web", t0 + 5 * S);
+        assert_eq!(s.queued(&"web"), Queued::Failing, "retried, but failing");
+        assert_eq!(s.pop_due(t0 + 35 * S), Some("web"));
+        assert_eq!(s.queued(&"web"), Queued::Failing, "not rolled yet");
+        s.rolled("web", t0 + 35 * S);
+        assert_eq!(s.queued(&"web"), Queued::No);
+        s.failed("api", t0);
+        s.settled(&"api");
+        assert_eq!(s.queued(&"api"), Queued::Waiting);
+        s.failed("db", t0);
+        s.forget(&"db");
+        assert_eq!(s.queued(&"db"), Queued::No);
     }
 
     #[test]

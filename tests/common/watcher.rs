@@ -34,6 +34,7 @@ pub fn config(identity: &str) -> WatchConfig {
             identity: identity.into(),
             duration: Duration::from_secs(3),
         },
+        workload_info: false,
     }
 }
 
