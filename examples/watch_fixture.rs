@@ -54,9 +54,21 @@ async fn run(ops: &str, up_for: Duration) {
 
     let dir = tempfile::tempdir().expect("tempdir");
     let mut child = binary()
-        .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--metrics-listen", ops])
+        .args([
+            "serve",
+            "--dev",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            ops,
+        ])
         .args(["--watch", "--debounce", "0s", "--workload-info-metric"])
-        .args(["--lease-namespace", "confighash-system", "--lease-identity", "fixture"])
+        .args([
+            "--lease-namespace",
+            "confighash-system",
+            "--lease-identity",
+            "fixture",
+        ])
         .arg("--dev-cert-dir")
         .arg(dir.path().join("certs"))
         .env("KUBECONFIG", api.kubeconfig(dir.path(), "default"))

@@ -14,7 +14,7 @@ use prometheus_client::{
 
 use crate::{
     admission::{Decision, workload::KINDS},
-    watch::index::Drift,
+    watch::{index::Drift, scheduler::Reason},
 };
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -38,6 +38,11 @@ struct RolloutLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabel {
     kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -75,7 +80,7 @@ pub struct Metrics {
 #[derive(Debug, Default)]
 struct WatchMetrics {
     rollouts: Family<RolloutLabels, Counter>,
-    pending: Gauge,
+    pending: Family<ReasonLabel, Gauge>,
     objects: Family<KindLabel, Gauge>,
     leader: Gauge,
     synced: Gauge,
@@ -94,7 +99,7 @@ impl WatchMetrics {
         );
         registry.register(
             "watch_pending",
-            "Workloads waiting for a rollout",
+            "Workloads waiting for a rollout, by what holds them (debounce, interval, rate)",
             self.pending.clone(),
         );
         registry.register(
@@ -122,7 +127,14 @@ impl WatchMetrics {
             "1 per workload with the config-hash it carries (only with --workload-info-metric)",
             self.workload_info.clone(),
         );
-        // Every kind and state exists from the start, so queries never miss a series.
+        // Every reason, kind and state exists from the start, so queries never miss a series.
+        for reason in Reason::ALL {
+            self.pending
+                .get_or_create(&ReasonLabel {
+                    reason: reason.as_str(),
+                })
+                .set(0);
+        }
         for kind in KINDS {
             for state in Drift::ALL {
                 self.workloads
@@ -235,9 +247,15 @@ impl Metrics {
             .inc();
     }
 
-    /// Sets the number of workloads waiting for a rollout.
-    pub fn watch_pending(&self, pending: usize) {
-        self.watch.pending.set(pending as i64);
+    /// Sets the number of workloads waiting for a rollout, per reason; reasons not given are 0.
+    pub fn watch_pending(&self, pending: &[(Reason, usize)]) {
+        for reason in Reason::ALL {
+            let n = pending.iter().find(|(r, _)| *r == reason).map_or(0, |(_, n)| *n);
+            let labels = ReasonLabel {
+                reason: reason.as_str(),
+            };
+            self.watch.pending.get_or_create(&labels).set(n as i64);
+        }
     }
 
     /// Sets how many objects of `kind` the watcher holds.

@@ -75,6 +75,7 @@ pub async fn run(client: Client, config: WatchConfig, metrics: Arc<Metrics>, sto
         metrics.leader(false);
         metrics.watch_synced(false);
         // Only the leader knows the workloads; a follower exports none.
+        metrics.watch_pending(&[]);
         metrics.watch_workloads(&Default::default());
         metrics.workload_info(Default::default());
         if stopping {

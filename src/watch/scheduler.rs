@@ -52,6 +52,31 @@ pub enum Queued {
     No,
 }
 
+/// Why a pending workload has not rolled yet, for `confighash_watch_pending{reason}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Reason {
+    /// Its sources changed less than `--debounce` ago.
+    Debounce,
+    /// It rolled (or failed to) less than `--min-rollout-interval` ago.
+    Interval,
+    /// It is due, but `--max-rollouts-per-second` makes it wait its turn.
+    Rate,
+}
+
+impl Reason {
+    /// Every reason, in label order.
+    pub const ALL: [Reason; 3] = [Reason::Debounce, Reason::Interval, Reason::Rate];
+
+    /// The `reason` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Debounce => "debounce",
+            Reason::Interval => "interval",
+            Reason::Rate => "rate",
+        }
+    }
+}
+
 /// Pending workloads and the rollout history the limits need.
 #[derive(Debug)]
 pub struct Scheduler<K> {
@@ -102,16 +127,43 @@ impl<K: Eq + Hash + Clone> Scheduler<K> {
         }
     }
 
-    fn due(&self, key: &K, p: &Pending) -> Instant {
+    /// How many pending workloads wait for each reason at `now`.
+    pub fn pending_by_reason(&self, now: Instant) -> [(Reason, usize); 3] {
+        let mut counts = Reason::ALL.map(|r| (r, 0));
+        for (key, p) in &self.pending {
+            let reason = self.reason(key, p, now);
+            if let Some(entry) = counts.iter_mut().find(|(r, _)| *r == reason) {
+                entry.1 += 1;
+            }
+        }
+        counts
+    }
+
+    fn reason(&self, key: &K, p: &Pending, now: Instant) -> Reason {
+        if self.due(key, p) <= now {
+            return Reason::Rate;
+        }
+        let interval = (self.last_rollout.get(key)).map(|last| *last + self.limits.min_interval);
+        match interval {
+            Some(until) if until > now && until >= self.quiet(p) => Reason::Interval,
+            _ => Reason::Debounce,
+        }
+    }
+
+    fn quiet(&self, p: &Pending) -> Instant {
         let Limits {
             debounce,
             min_interval,
             ..
         } = self.limits;
         // A flapping source is never quiet; cap the wait so it still rolls once per interval.
-        let quiet = (p.last + debounce).min(p.first + debounce.max(min_interval));
+        (p.last + debounce).min(p.first + debounce.max(min_interval))
+    }
+
+    fn due(&self, key: &K, p: &Pending) -> Instant {
+        let quiet = self.quiet(p);
         match self.last_rollout.get(key) {
-            Some(last) => quiet.max(*last + min_interval),
+            Some(last) => quiet.max(*last + self.limits.min_interval),
             None => quiet,
         }
     }
@@ -313,6 +365,34 @@ mod tests {
         s.failed("db", t0);
         s.forget(&"db");
         assert_eq!(s.queued(&"db"), Queued::No);
+    }
+
+    #[test]
+    fn pending_workloads_are_counted_by_what_holds_them() {
+        let mut s = scheduler();
+        let t0 = Instant::now();
+        let count = |s: &Scheduler<&'static str>, at| s.pending_by_reason(at).map(|(_, n)| n);
+        s.changed("a", t0);
+        s.changed("b", t0);
+        assert_eq!(count(&s, t0 + S), [2, 0, 0], "both in their debounce");
+        let first = s.pop_due(t0 + 5 * S).expect("due");
+        s.rolled(first, t0 + 5 * S);
+        assert_eq!(
+            count(&s, t0 + 5 * S),
+            [0, 0, 1],
+            "the other waits for the global rate"
+        );
+        s.changed(first, t0 + 6 * S);
+        assert_eq!(
+            count(&s, t0 + 6 * S),
+            [0, 1, 1],
+            "rolled 1 s ago: the interval holds it"
+        );
+        assert_eq!(count(&s, t0 + 20 * S), [0, 1, 1]);
+        // A failed rollout is retried after the interval.
+        let second = s.pop_due(t0 + 6 * S).expect("rate allows it now");
+        s.failed(second, t0 + 6 * S);
+        assert_eq!(count(&s, t0 + 7 * S), [0, 2, 0]);
     }
 
     #[test]

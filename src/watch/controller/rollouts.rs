@@ -82,12 +82,16 @@ impl Controller {
         self.scheduler.failed(key, Instant::now());
     }
 
-    /// Counts workloads per kind and state (and, with `--workload-info-metric`, exports
-    /// each one's `config-hash`). Only once synced: before that the index is partial.
+    /// Counts pending workloads per reason and workloads per kind and state (and, with
+    /// `--workload-info-metric`, exports each one's `config-hash`). Walks every pending
+    /// and every held workload, so it runs on a timer. Only once synced: before that the
+    /// index is partial and nothing is pending.
     pub(super) fn record_drift(&self) {
         if !self.live {
             return;
         }
+        let pending = self.scheduler.pending_by_reason(Instant::now());
+        self.metrics.watch_pending(&pending);
         let drift = self.index.drift(|key| self.scheduler.queued(key));
         let mut counts = BTreeMap::new();
         for d in &drift {
@@ -114,7 +118,6 @@ impl Controller {
         }
         let namespaces = self.namespaces.as_ref().map_or(0, BTreeSet::len);
         self.metrics.watch_objects("namespace", namespaces);
-        self.metrics.watch_pending(self.scheduler.pending());
         self.metrics.watch_synced(self.live);
     }
 }
