@@ -90,7 +90,14 @@ async fn run(ops: &str, up_for: Duration) {
     }
     let left = up_for.saturating_sub(started.elapsed());
     if synced {
-        tokio::time::sleep(left).await;
+        // Stopped early by SIGTERM or Ctrl-C: the child goes with it.
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            () = tokio::time::sleep(left) => {}
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
     }
     _ = child.kill();
     _ = child.wait();

@@ -306,6 +306,25 @@ impl Metrics {
         self.watch.leader.set(i64::from(leading));
     }
 
+    /// The exposition a scraper asks for with its `Accept` header: OpenMetrics when it
+    /// names `application/openmetrics-text` (Prometheus does), otherwise the classic
+    /// Prometheus text format 0.0.4 (curl, `promtool check metrics`, older scrapers).
+    /// Returns the content type and the body.
+    pub fn exposition(&self, accept: Option<&str>) -> (&'static str, String) {
+        if accept.is_some_and(|a| a.contains("application/openmetrics-text")) {
+            let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+            (content_type, self.encode())
+        } else {
+            ("text/plain; version=0.0.4; charset=utf-8", self.encode_text())
+        }
+    }
+
+    /// The Prometheus text format 0.0.4: the OpenMetrics text with the counters' HELP and
+    /// TYPE lines named after their `_total` samples, and without `# EOF` and `# UNIT`.
+    pub fn encode_text(&self) -> String {
+        text_format(&self.encode())
+    }
+
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -313,6 +332,34 @@ impl Metrics {
         let _ = encode(&mut out, &self.registry);
         out
     }
+}
+
+/// Rewrites an OpenMetrics exposition as Prometheus text format 0.0.4 (see
+/// [`Metrics::encode_text`]); sample lines are the same in both.
+fn text_format(openmetrics: &str) -> String {
+    let counters: HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let descriptor = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|p| Some((p, line.strip_prefix(p)?)));
+        match descriptor {
+            Some((prefix, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                let total = if counters.contains(name) { "_total" } else { "" };
+                out.push_str(&format!("{prefix}{name}{total} {tail}"));
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -328,6 +375,40 @@ mod tests {
             name: name.into(),
             config_hash: hash.into(),
         }
+    }
+
+    #[test]
+    fn scrapers_get_openmetrics_when_they_ask_and_the_text_format_otherwise() {
+        let metrics = Metrics::new();
+        metrics.tls_reloaded(true, Some(1));
+        let (content_type, body) = metrics.exposition(Some(
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        ));
+        assert!(content_type.starts_with("application/openmetrics-text"));
+        assert_eq!(body, metrics.encode());
+        assert!(body.contains("# TYPE confighash_tls_reloads counter\n"));
+        assert!(body.ends_with("# EOF\n"));
+
+        let (content_type, text) = metrics.exposition(None);
+        assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+        assert!(text.contains(
+            "# HELP confighash_tls_reloads_total TLS certificate reload attempts by result.\n\
+             # TYPE confighash_tls_reloads_total counter\n\
+             confighash_tls_reloads_total{result=\"success\"} 1\n"
+        ));
+        assert!(
+            text.contains("# TYPE confighash_leader gauge\n"),
+            "gauges keep their name"
+        );
+        assert!(!text.contains("# EOF"));
+        // Sample lines are the same in both formats.
+        let samples = |t: &str| {
+            t.lines()
+                .filter(|l| !l.starts_with('#'))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(samples(&text), samples(&body));
     }
 
     #[test]
