@@ -38,7 +38,7 @@ RUNBOOK = REPO / "docs" / "runbook.md"
 FLEET = REPO / "docs" / "fleet.md"
 
 ALL_ON = [
-    "--set", "prometheusRule.enabled=true,prometheusRule.kubeStateMetrics=true",
+    "--set", "prometheusRule.enabled=true,prometheusRule.kubeStateMetrics=true,prometheusRule.apiServerMetrics=true",
     "--set", "dashboards.enabled=true,metrics.podMonitor.enabled=true,networkPolicy.enabled=true",
 ]
 
@@ -46,6 +46,7 @@ ALL_ON = [
 ALERTS = {
     "ConfighashWebhookDown", "ConfighashWebhookTargetDown", "ConfighashWebhookNotReady",
     "ConfighashAdmissionErrors", "ConfighashLookupsFailing", "ConfighashAdmissionLatencyHigh",
+    "ConfighashWebhookCallsFailing",
     "ConfighashCertificateExpiresSoon", "ConfighashCertificateExpired", "ConfighashTLSReloadFailing",
     "ConfighashWatcherNoLeader", "ConfighashWatcherNotSynced", "ConfighashRolloutsFailing",
     "ConfighashWorkloadsStale",
@@ -155,11 +156,11 @@ def test_alert_thresholds_follow_the_values():
         "https://wiki.example/confighash#confighashwebhookdown"
 
 
-def test_without_the_watcher_there_are_no_watcher_alerts_and_no_ksm_alert_by_default():
+def test_without_the_watcher_there_are_no_watcher_alerts_and_no_optional_ones_by_default():
     shipped = alerts(render(["--set", "prometheusRule.enabled=true,watch.enabled=false"]))
     assert not set(shipped) & WATCHER_ALERTS
-    assert "ConfighashWebhookNotReady" not in shipped
-    assert set(shipped) == ALERTS - WATCHER_ALERTS - {"ConfighashWebhookNotReady"}
+    optional = {"ConfighashWebhookNotReady", "ConfighashWebhookCallsFailing"}
+    assert set(shipped) == ALERTS - WATCHER_ALERTS - optional
 
 
 def test_dashboard_config_map_is_discoverable_and_has_every_panel():
