@@ -1,6 +1,9 @@
 //! Prometheus metrics (prometheus-client), kept in one struct that the server shares.
 
-use std::sync::atomic::AtomicI64;
+use std::{
+    collections::HashSet,
+    sync::{Mutex, atomic::AtomicI64},
+};
 
 use kube::core::admission::Operation;
 use prometheus_client::{
@@ -9,7 +12,10 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use crate::admission::{Decision, workload::KINDS};
+use crate::{
+    admission::{Decision, workload::KINDS},
+    watch::{index::Drift, scheduler::Reason},
+};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct AdmissionLabels {
@@ -34,6 +40,30 @@ struct KindLabel {
     kind: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkloadStateLabels {
+    kind: &'static str,
+    state: &'static str,
+}
+
+/// One workload of the opt-in `confighash_workload_config_info` metric.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WorkloadInfo {
+    /// Namespace.
+    pub namespace: String,
+    /// `Deployment`, `StatefulSet` or `DaemonSet`.
+    pub kind: &'static str,
+    /// Name.
+    pub name: String,
+    /// The `config-hash` its pod template carries (empty when it carries none).
+    pub config_hash: String,
+}
+
 /// Every metric confighash exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -50,10 +80,14 @@ pub struct Metrics {
 #[derive(Debug, Default)]
 struct WatchMetrics {
     rollouts: Family<RolloutLabels, Counter>,
-    pending: Gauge,
+    pending: Family<ReasonLabel, Gauge>,
     objects: Family<KindLabel, Gauge>,
     leader: Gauge,
     synced: Gauge,
+    workloads: Family<WorkloadStateLabels, Gauge>,
+    workload_info: Family<WorkloadInfo, Gauge>,
+    /// The info series set last, so the next update removes exactly the ones gone.
+    published_info: Mutex<HashSet<WorkloadInfo>>,
 }
 
 impl WatchMetrics {
@@ -65,7 +99,7 @@ impl WatchMetrics {
         );
         registry.register(
             "watch_pending",
-            "Workloads waiting for a rollout",
+            "Workloads waiting for a rollout, by what holds them (debounce, interval, rate)",
             self.pending.clone(),
         );
         registry.register(
@@ -83,6 +117,34 @@ impl WatchMetrics {
             "1 while this replica holds the watcher lease",
             self.leader.clone(),
         );
+        registry.register(
+            "workloads",
+            "Workloads that consume config, by kind and state (current, held, stale, unstamped); set by the leader once synced",
+            self.workloads.clone(),
+        );
+        registry.register(
+            "workload_config_info",
+            "1 per workload with the config-hash it carries (only with --workload-info-metric)",
+            self.workload_info.clone(),
+        );
+        // Every reason, kind and state exists from the start, so queries never miss a series.
+        for reason in Reason::ALL {
+            self.pending
+                .get_or_create(&ReasonLabel {
+                    reason: reason.as_str(),
+                })
+                .set(0);
+        }
+        for kind in KINDS {
+            for state in Drift::ALL {
+                self.workloads
+                    .get_or_create(&WorkloadStateLabels {
+                        kind,
+                        state: state.as_str(),
+                    })
+                    .set(0);
+            }
+        }
         self
     }
 }
@@ -185,9 +247,15 @@ impl Metrics {
             .inc();
     }
 
-    /// Sets the number of workloads waiting for a rollout.
-    pub fn watch_pending(&self, pending: usize) {
-        self.watch.pending.set(pending as i64);
+    /// Sets the number of workloads waiting for a rollout, per reason; reasons not given are 0.
+    pub fn watch_pending(&self, pending: &[(Reason, usize)]) {
+        for reason in Reason::ALL {
+            let n = pending.iter().find(|(r, _)| *r == reason).map_or(0, |(_, n)| *n);
+            let labels = ReasonLabel {
+                reason: reason.as_str(),
+            };
+            self.watch.pending.get_or_create(&labels).set(n as i64);
+        }
     }
 
     /// Sets how many objects of `kind` the watcher holds.
@@ -203,9 +271,58 @@ impl Metrics {
         self.watch.synced.set(i64::from(synced));
     }
 
+    /// Sets the count of workloads in each state per kind; kinds and states not given are 0.
+    pub fn watch_workloads(&self, counts: &std::collections::BTreeMap<(&'static str, Drift), usize>) {
+        for kind in KINDS {
+            for state in Drift::ALL {
+                let n = counts.get(&(kind, state)).copied().unwrap_or(0);
+                let labels = WorkloadStateLabels {
+                    kind,
+                    state: state.as_str(),
+                };
+                self.watch.workloads.get_or_create(&labels).set(n as i64);
+            }
+        }
+    }
+
+    /// Replaces the per-workload info series with `rows` (the series of workloads gone
+    /// are removed).
+    pub fn workload_info(&self, rows: HashSet<WorkloadInfo>) {
+        let mut published = match self.watch.published_info.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for gone in published.difference(&rows) {
+            self.watch.workload_info.remove(gone);
+        }
+        for row in &rows {
+            self.watch.workload_info.get_or_create(row).set(1);
+        }
+        *published = rows;
+    }
+
     /// Sets whether this replica leads.
     pub fn leader(&self, leading: bool) {
         self.watch.leader.set(i64::from(leading));
+    }
+
+    /// The exposition a scraper asks for with its `Accept` header: OpenMetrics when it
+    /// names `application/openmetrics-text` (Prometheus does), otherwise the classic
+    /// Prometheus text format 0.0.4 (curl, `promtool check metrics`, older scrapers).
+    /// Returns the content type and the body.
+    pub fn exposition(&self, accept: Option<&str>) -> (&'static str, String) {
+        if accept.is_some_and(|a| a.contains("application/openmetrics-text")) {
+            let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+            (content_type, self.encode())
+        } else {
+            ("text/plain; version=0.0.4; charset=utf-8", self.encode_text())
+        }
+    }
+
+    /// The Prometheus text format 0.0.4: the OpenMetrics text with the counters' HELP and
+    /// TYPE lines named after their `_total` samples, and without `# EOF` and `# UNIT`.
+    pub fn encode_text(&self) -> String {
+        text_format(&self.encode())
     }
 
     /// The OpenMetrics text exposition.
@@ -214,5 +331,129 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
         out
+    }
+}
+
+/// Rewrites an OpenMetrics exposition as Prometheus text format 0.0.4 (see
+/// [`Metrics::encode_text`]); sample lines are the same in both.
+fn text_format(openmetrics: &str) -> String {
+    let counters: HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let descriptor = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|p| Some((p, line.strip_prefix(p)?)));
+        match descriptor {
+            Some((prefix, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                let total = if counters.contains(name) { "_total" } else { "" };
+                out.push_str(&format!("{prefix}{name}{total} {tail}"));
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn info(name: &str, hash: &str) -> WorkloadInfo {
+        WorkloadInfo {
+            namespace: "shop".into(),
+            kind: "Deployment",
+            name: name.into(),
+            config_hash: hash.into(),
+        }
+    }
+
+    #[test]
+    fn scrapers_get_openmetrics_when_they_ask_and_the_text_format_otherwise() {
+        let metrics = Metrics::new();
+        metrics.tls_reloaded(true, Some(1));
+        let (content_type, body) = metrics.exposition(Some(
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        ));
+        assert!(content_type.starts_with("application/openmetrics-text"));
+        assert_eq!(body, metrics.encode());
+        assert!(body.contains("# TYPE confighash_tls_reloads counter\n"));
+        assert!(body.ends_with("# EOF\n"));
+
+        let (content_type, text) = metrics.exposition(None);
+        assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+        assert!(text.contains(
+            "# HELP confighash_tls_reloads_total TLS certificate reload attempts by result.\n\
+             # TYPE confighash_tls_reloads_total counter\n\
+             confighash_tls_reloads_total{result=\"success\"} 1\n"
+        ));
+        assert!(
+            text.contains("# TYPE confighash_leader gauge\n"),
+            "gauges keep their name"
+        );
+        assert!(!text.contains("# EOF"));
+        // Sample lines are the same in both formats.
+        let samples = |t: &str| {
+            t.lines()
+                .filter(|l| !l.starts_with('#'))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(samples(&text), samples(&body));
+    }
+
+    #[test]
+    fn every_kind_and_state_is_exported_from_the_start() {
+        let text = Metrics::new().encode();
+        for kind in KINDS {
+            for state in Drift::ALL {
+                let series = format!(
+                    "confighash_workloads{{kind=\"{kind}\",state=\"{}\"}} 0",
+                    state.as_str()
+                );
+                assert!(text.contains(&series), "{series} missing from:\n{text}");
+            }
+        }
+        assert!(
+            !text.contains("confighash_workload_config_info{"),
+            "off until set"
+        );
+    }
+
+    #[test]
+    fn workload_counts_and_info_series_follow_the_latest_update() {
+        let metrics = Metrics::new();
+        let counts = BTreeMap::from([(("Deployment", Drift::Stale), 3)]);
+        metrics.watch_workloads(&counts);
+        let text = metrics.encode();
+        assert!(text.contains(r#"confighash_workloads{kind="Deployment",state="stale"} 3"#));
+        metrics.watch_workloads(&BTreeMap::new());
+        assert!(
+            metrics
+                .encode()
+                .contains(r#"confighash_workloads{kind="Deployment",state="stale"} 0"#)
+        );
+
+        metrics.workload_info(HashSet::from([info("web", "sha256:a"), info("api", "sha256:b")]));
+        metrics.workload_info(HashSet::from([info("web", "sha256:c"), info("api", "sha256:b")]));
+        let text = metrics.encode();
+        let lines: Vec<_> = text
+            .lines()
+            .filter(|l| l.starts_with("confighash_workload_config_info{"))
+            .collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(text.contains(
+            r#"confighash_workload_config_info{namespace="shop",kind="Deployment",name="web",config_hash="sha256:c"} 1"#
+        ));
+        assert!(!text.contains("sha256:a"), "a rolled workload's old hash is gone");
     }
 }

@@ -40,6 +40,9 @@ pub struct WatchConfig {
     pub limits: Limits,
     /// The Lease to compete for.
     pub lease: LeaseConfig,
+    /// `--workload-info-metric`: export `confighash_workload_config_info`, one series per
+    /// workload.
+    pub workload_info: bool,
 }
 
 // Releasing the lease on shutdown must not hold up the drain for long.
@@ -74,6 +77,10 @@ pub async fn run(client: Client, config: WatchConfig, metrics: Arc<Metrics>, sto
         };
         metrics.leader(false);
         metrics.watch_synced(false);
+        // Only the leader knows the workloads; a follower exports none.
+        metrics.watch_pending(&[]);
+        metrics.watch_workloads(&Default::default());
+        metrics.workload_info(Default::default());
         if stopping {
             break;
         }

@@ -243,3 +243,50 @@ async fn a_namespace_without_the_label_is_ignored_until_it_opts_in() {
     barrier(&api, NS, 2).await;
     assert_eq!(patched(&api, "deployments", "elsewhere", "web"), 1);
 }
+
+#[tokio::test]
+async fn workloads_are_counted_by_kind_and_state_and_listed_with_their_hash_when_asked() {
+    let api = cluster().await;
+    api.put_object(workload("Deployment", NS, "fresh", env_from("other")));
+    let mut outdated = workload("Deployment", NS, "outdated", env_from("other"));
+    outdated["spec"]["template"]["metadata"]["annotations"] =
+        json!({"confighash.io/config-hash": "sha256:old"});
+    api.put_object(outdated);
+    let watcher = Watcher::start(
+        &api,
+        confighash::watch::WatchConfig {
+            workload_info: true,
+            ..config("a")
+        },
+    );
+    watcher.synced().await;
+    let series =
+        |kind: &str, state: &str| format!(r#"confighash_workloads{{kind="{kind}",state="{state}"}}"#);
+    // `outdated` is rolled by the watcher; `fresh` is left to admission.
+    eventually("drift counts", async || {
+        watcher.metric(&series("Deployment", "current")) == 5.0
+            && watcher.metric(&series("Deployment", "unstamped")) == 1.0
+            && watcher.metric(&series("Deployment", "held")) == 0.0
+            && watcher.metric(&series("Deployment", "stale")) == 0.0
+            && watcher.metric(&series("StatefulSet", "current")) == 1.0
+    })
+    .await;
+    let hash = template_annotations(&api, "Deployment", NS, "web")["confighash.io/config-hash"].clone();
+    let info = format!(
+        r#"confighash_workload_config_info{{namespace="{NS}",kind="Deployment",name="web",config_hash={hash}}}"#
+    );
+    assert_eq!(watcher.metric(&info), 1.0, "{}", watcher.metrics.encode());
+    let fresh = format!(
+        r#"confighash_workload_config_info{{namespace="{NS}",kind="Deployment",name="fresh",config_hash=""}}"#
+    );
+    assert_eq!(watcher.metric(&fresh), 1.0);
+    // A replica that stops leading exports no workloads.
+    let metrics = watcher.metrics.clone();
+    watcher.stop().await;
+    let text = metrics.encode();
+    assert!(
+        text.contains(&format!("{} 0", series("Deployment", "current"))),
+        "{text}"
+    );
+    assert!(!text.contains("confighash_workload_config_info{"), "{text}");
+}

@@ -47,6 +47,10 @@ pub struct WatchArgs {
     /// under --lease-duration [default: two thirds of --lease-duration].
     #[arg(long, value_parser = humantime::parse_duration)]
     pub lease_renew_deadline: Option<Duration>,
+    /// Also export `confighash_workload_config_info{namespace,kind,name,config_hash}`: one
+    /// series per workload that consumes config (cardinality grows with the workloads).
+    #[arg(long)]
+    pub workload_info_metric: bool,
 }
 
 impl WatchArgs {
@@ -81,6 +85,7 @@ impl WatchArgs {
                 max_per_second: self.max_rollouts_per_second,
             },
             lease,
+            workload_info: self.workload_info_metric,
         }))
     }
 }

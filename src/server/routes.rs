@@ -13,7 +13,7 @@ use axum::{
     Router,
     body::Bytes,
     extract::{DefaultBodyLimit, State, rejection::BytesRejection},
-    http::{StatusCode, header},
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -123,9 +123,10 @@ fn bad_request(reason: String) -> Response {
     (StatusCode::BAD_REQUEST, line + "\n").into_response()
 }
 
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-    ([(header::CONTENT_TYPE, content_type)], state.metrics.encode())
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let (content_type, body) = state.metrics.exposition(accept);
+    ([(header::CONTENT_TYPE, content_type)], body)
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {

@@ -35,6 +35,9 @@ use crate::{
 
 const KINDS: [&str; 3] = crate::admission::workload::KINDS;
 
+/// How often the workload drift metrics are recomputed.
+const DRIFT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The state of one leadership term.
 pub struct Controller {
     client: Client,
@@ -52,6 +55,8 @@ pub struct Controller {
     /// Source kinds not synced since their stream (re)started, with the keys seen so far.
     sources_relist: HashMap<SourceKind, HashSet<SourceKey>>,
     live: bool,
+    /// `--workload-info-metric`: also export one series per workload.
+    workload_info: bool,
 }
 
 /// What a namespace change asks of the streams.
@@ -99,6 +104,7 @@ impl Controller {
             workloads_relist: HashMap::new(),
             sources_relist: HashMap::new(),
             live: false,
+            workload_info: config.workload_info,
         }
     }
 
@@ -107,6 +113,9 @@ impl Controller {
         let mut namespaces = streams::namespaces(&self.client, &self.selector);
         let mut workloads: Option<BoxStream<'static, WorkloadItem>> = None;
         let mut sources: Option<BoxStream<'static, SourceItem>> = None;
+        // Drift is a walk over every workload: done on a timer, never per event.
+        let mut drift = tokio::time::interval(DRIFT_EVERY);
+        drift.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let wake = self.scheduler.next_wakeup();
             tokio::select! {
@@ -121,6 +130,7 @@ impl Controller {
                 Some((kind, item)) = next(&mut workloads) => self.on_workload(kind, item).await,
                 Some((kind, item)) = next(&mut sources) => self.on_source(kind, item),
                 () = sleep_until(wake) => self.roll_due().await,
+                _ = drift.tick() => self.record_drift(),
             }
             if sources.is_none() && workloads.is_some() && self.workloads_relist.is_empty() {
                 sources = Some(streams::sources(&self.client, self.secrets));
@@ -283,6 +293,7 @@ impl Controller {
             for key in stale {
                 self.scheduler.changed(key, now);
             }
+            self.record_drift();
         }
     }
 }

@@ -4,11 +4,13 @@
 //! its event arrives, through the admission core, and then dropped.
 
 mod desired;
+mod drift;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 
+pub use self::drift::{Drift, WorkloadDrift};
 use super::changes::SourceChange;
 use crate::{
     admission::{self, Options, Target, workload::Workload},

@@ -6,7 +6,11 @@
 //! It decides *when* a workload is looked at; *whether* it rolls is decided at that moment
 //! from the newest digests, so the newest change always wins.
 
-use std::{collections::HashMap, hash::Hash, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    hash::Hash,
+    time::Duration,
+};
 
 use tokio::time::Instant;
 
@@ -37,6 +41,42 @@ struct Pending {
     last: Instant,
 }
 
+/// Where a workload stands in the scheduler, for the drift metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queued {
+    /// Waiting for its debounce, interval or the global rate; its last rollout did not fail.
+    Waiting,
+    /// Its last rollout failed; it is retried once the interval has passed.
+    Failing,
+    /// Not waiting at all.
+    No,
+}
+
+/// Why a pending workload has not rolled yet, for `confighash_watch_pending{reason}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Reason {
+    /// Its sources changed less than `--debounce` ago.
+    Debounce,
+    /// It rolled (or failed to) less than `--min-rollout-interval` ago.
+    Interval,
+    /// It is due, but `--max-rollouts-per-second` makes it wait its turn.
+    Rate,
+}
+
+impl Reason {
+    /// Every reason, in label order.
+    pub const ALL: [Reason; 3] = [Reason::Debounce, Reason::Interval, Reason::Rate];
+
+    /// The `reason` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Debounce => "debounce",
+            Reason::Interval => "interval",
+            Reason::Rate => "rate",
+        }
+    }
+}
+
 /// Pending workloads and the rollout history the limits need.
 #[derive(Debug)]
 pub struct Scheduler<K> {
@@ -44,6 +84,8 @@ pub struct Scheduler<K> {
     pending: HashMap<K, Pending>,
     last_rollout: HashMap<K, Instant>,
     next_global: Option<Instant>,
+    /// Workloads whose last rollout failed, until one succeeds or they are forgotten.
+    failing: HashSet<K>,
 }
 
 impl<K: Eq + Hash + Clone> Scheduler<K> {
@@ -54,6 +96,7 @@ impl<K: Eq + Hash + Clone> Scheduler<K> {
             pending: HashMap::new(),
             last_rollout: HashMap::new(),
             next_global: None,
+            failing: HashSet::new(),
         }
     }
 
@@ -73,16 +116,54 @@ impl<K: Eq + Hash + Clone> Scheduler<K> {
         self.pending.len()
     }
 
-    fn due(&self, key: &K, p: &Pending) -> Instant {
+    /// Whether `key` waits, and whether its last rollout failed.
+    pub fn queued(&self, key: &K) -> Queued {
+        if self.failing.contains(key) {
+            Queued::Failing
+        } else if self.pending.contains_key(key) {
+            Queued::Waiting
+        } else {
+            Queued::No
+        }
+    }
+
+    /// How many pending workloads wait for each reason at `now`.
+    pub fn pending_by_reason(&self, now: Instant) -> [(Reason, usize); 3] {
+        let mut counts = Reason::ALL.map(|r| (r, 0));
+        for (key, p) in &self.pending {
+            let reason = self.reason(key, p, now);
+            if let Some(entry) = counts.iter_mut().find(|(r, _)| *r == reason) {
+                entry.1 += 1;
+            }
+        }
+        counts
+    }
+
+    fn reason(&self, key: &K, p: &Pending, now: Instant) -> Reason {
+        if self.due(key, p) <= now {
+            return Reason::Rate;
+        }
+        let interval = (self.last_rollout.get(key)).map(|last| *last + self.limits.min_interval);
+        match interval {
+            Some(until) if until > now && until >= self.quiet(p) => Reason::Interval,
+            _ => Reason::Debounce,
+        }
+    }
+
+    fn quiet(&self, p: &Pending) -> Instant {
         let Limits {
             debounce,
             min_interval,
             ..
         } = self.limits;
         // A flapping source is never quiet; cap the wait so it still rolls once per interval.
-        let quiet = (p.last + debounce).min(p.first + debounce.max(min_interval));
+        (p.last + debounce).min(p.first + debounce.max(min_interval))
+    }
+
+    fn due(&self, key: &K, p: &Pending) -> Instant {
+        let quiet = self.quiet(p);
         match self.last_rollout.get(key) {
-            Some(last) => quiet.max(*last + min_interval),
+            Some(last) => quiet.max(*last + self.limits.min_interval),
             None => quiet,
         }
     }
@@ -119,25 +200,34 @@ impl<K: Eq + Hash + Clone> Scheduler<K> {
         self.next_global = Some(now + spacing);
         let min_interval = self.limits.min_interval;
         self.last_rollout.retain(|_, at| *at + min_interval > now);
+        self.failing.remove(&key);
         self.last_rollout.insert(key, now);
     }
 
     /// Rolling `key` failed at `now`: try again once the minimum interval has passed.
     pub fn failed(&mut self, key: K, now: Instant) {
         self.last_rollout.insert(key.clone(), now);
+        self.failing.insert(key.clone());
         self.changed(key, now);
+    }
+
+    /// `key` needed no rollout when its turn came: a failure before no longer counts.
+    pub fn settled(&mut self, key: &K) {
+        self.failing.remove(key);
     }
 
     /// `key` is gone (deleted, opted out, or no longer watched).
     pub fn forget(&mut self, key: &K) {
         self.pending.remove(key);
         self.last_rollout.remove(key);
+        self.failing.remove(key);
     }
 
     /// Drops everything (leadership lost).
     pub fn clear(&mut self) {
         self.pending.clear();
         self.last_rollout.clear();
+        self.failing.clear();
         self.next_global = None;
     }
 }
@@ -252,6 +342,57 @@ mod tests {
         assert!(s.pop_due(t0 + 5 * S).is_some());
         // Not rolled (the newest digest matched): the next one may go at once.
         assert!(s.pop_due(t0 + 5 * S).is_some());
+    }
+
+    #[test]
+    fn a_failed_rollout_stays_failing_until_one_succeeds_or_none_is_needed() {
+        let mut s = scheduler();
+        let t0 = Instant::now();
+        assert_eq!(s.queued(&"web"), Queued::No);
+        s.changed("web", t0);
+        assert_eq!(s.queued(&"web"), Queued::Waiting);
+        assert_eq!(s.pop_due(t0 + 5 * S), Some("web"));
+        assert_eq!(s.queued(&"web"), Queued::No);
+        s.failed("web", t0 + 5 * S);
+        assert_eq!(s.queued(&"web"), Queued::Failing, "retried, but failing");
+        assert_eq!(s.pop_due(t0 + 35 * S), Some("web"));
+        assert_eq!(s.queued(&"web"), Queued::Failing, "not rolled yet");
+        s.rolled("web", t0 + 35 * S);
+        assert_eq!(s.queued(&"web"), Queued::No);
+        s.failed("api", t0);
+        s.settled(&"api");
+        assert_eq!(s.queued(&"api"), Queued::Waiting);
+        s.failed("db", t0);
+        s.forget(&"db");
+        assert_eq!(s.queued(&"db"), Queued::No);
+    }
+
+    #[test]
+    fn pending_workloads_are_counted_by_what_holds_them() {
+        let mut s = scheduler();
+        let t0 = Instant::now();
+        let count = |s: &Scheduler<&'static str>, at| s.pending_by_reason(at).map(|(_, n)| n);
+        s.changed("a", t0);
+        s.changed("b", t0);
+        assert_eq!(count(&s, t0 + S), [2, 0, 0], "both in their debounce");
+        let first = s.pop_due(t0 + 5 * S).expect("due");
+        s.rolled(first, t0 + 5 * S);
+        assert_eq!(
+            count(&s, t0 + 5 * S),
+            [0, 0, 1],
+            "the other waits for the global rate"
+        );
+        s.changed(first, t0 + 6 * S);
+        assert_eq!(
+            count(&s, t0 + 6 * S),
+            [0, 1, 1],
+            "rolled 1 s ago: the interval holds it"
+        );
+        assert_eq!(count(&s, t0 + 20 * S), [0, 1, 1]);
+        // A failed rollout is retried after the interval.
+        let second = s.pop_due(t0 + 6 * S).expect("rate allows it now");
+        s.failed(second, t0 + 6 * S);
+        assert_eq!(count(&s, t0 + 7 * S), [0, 2, 0]);
     }
 
     #[test]

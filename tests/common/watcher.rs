@@ -34,6 +34,7 @@ pub fn config(identity: &str) -> WatchConfig {
             identity: identity.into(),
             timing: LeaseTiming::new(Duration::from_secs(3), None).expect("valid timing"),
         },
+        workload_info: false,
     }
 }
 

@@ -257,3 +257,16 @@ Included once, from deployment.yaml.
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+PromQL label matchers that pick this release's scrape targets: the namespace, and the job
+a ServiceMonitor ("<fullname>") or a PodMonitor ("<namespace>/<fullname>") gives them.
+prometheusRule.selector replaces it.
+*/}}
+{{- define "confighash.promSelector" -}}
+{{- if .Values.prometheusRule.selector -}}
+{{- .Values.prometheusRule.selector -}}
+{{- else -}}
+namespace="{{ .Release.Namespace }}",job=~"({{ .Release.Namespace }}/)?{{ include "confighash.fullname" . }}"
+{{- end -}}
+{{- end }}

@@ -1,15 +1,18 @@
 //! The acting half of the [`Controller`]: scheduling affected workloads, reading sources
 //! whose digest is missing, and rolling what the scheduler releases.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::Controller;
-use crate::watch::{
-    index::{SourceKey, WorkloadKey},
-    rollout::Sent,
+use crate::{
+    metrics::WorkloadInfo,
+    watch::{
+        index::{SourceKey, WorkloadKey},
+        rollout::Sent,
+    },
 };
 
 // A conflicting writer gets this many fresh reads before the rollout waits for the interval.
@@ -65,7 +68,7 @@ impl Controller {
     async fn roll(&mut self, key: WorkloadKey) {
         for _ in 0..CONFLICT_RETRIES {
             let Some(rollout) = self.index.rollout(&key) else {
-                return;
+                return self.scheduler.settled(&key);
             };
             match self.patcher.send(&rollout).await {
                 Sent::Patched(workload) => {
@@ -91,13 +94,42 @@ impl Controller {
         self.scheduler.failed(key, Instant::now());
     }
 
+    /// Counts pending workloads per reason and workloads per kind and state (and, with
+    /// `--workload-info-metric`, exports each one's `config-hash`). Walks every pending
+    /// and every held workload, so it runs on a timer. Only once synced: before that the
+    /// index is partial and nothing is pending.
+    pub(super) fn record_drift(&self) {
+        if !self.live {
+            return;
+        }
+        let pending = self.scheduler.pending_by_reason(Instant::now());
+        self.metrics.watch_pending(&pending);
+        let drift = self.index.drift(|key| self.scheduler.queued(key));
+        let mut counts = BTreeMap::new();
+        for d in &drift {
+            *counts.entry((d.key.kind, d.state)).or_insert(0) += 1;
+        }
+        self.metrics.watch_workloads(&counts);
+        if self.workload_info {
+            let rows: HashSet<WorkloadInfo> = drift
+                .iter()
+                .map(|d| WorkloadInfo {
+                    namespace: d.key.namespace.clone(),
+                    kind: d.key.kind,
+                    name: d.key.name.clone(),
+                    config_hash: d.config_hash.unwrap_or_default().to_owned(),
+                })
+                .collect();
+            self.metrics.workload_info(rows);
+        }
+    }
+
     pub(super) fn record_metrics(&self) {
         for (kind, count) in self.index.counts() {
             self.metrics.watch_objects(kind, count);
         }
         let namespaces = self.namespaces.as_ref().map_or(0, BTreeSet::len);
         self.metrics.watch_objects("namespace", namespaces);
-        self.metrics.watch_pending(self.scheduler.pending());
         self.metrics.watch_synced(self.live);
     }
 }

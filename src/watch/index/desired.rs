@@ -39,7 +39,7 @@ impl Index {
         stale
     }
 
-    fn sources_of(&self, namespace: &str, references: &References) -> Option<Sources> {
+    pub(super) fn sources_of(&self, namespace: &str, references: &References) -> Option<Sources> {
         let mut sources = Sources::new();
         for (id, selection) in references {
             let digest = match self.sources.get(&(namespace.to_owned(), id.clone())) {

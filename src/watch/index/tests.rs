@@ -2,6 +2,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::watch::scheduler::Queued;
 
 const NS: &str = "demo";
 
@@ -195,4 +196,64 @@ fn a_skipped_workload_is_not_followed() {
         index.apply_configmap(cm("app", "2", json!({"a": "new"}))),
         [key("api")]
     );
+}
+
+fn states(index: &Index, queued: impl Fn(&WorkloadKey) -> Queued) -> Vec<(String, Drift, Option<String>)> {
+    let mut out: Vec<_> = index
+        .drift(queued)
+        .into_iter()
+        .map(|d| (d.key.name.clone(), d.state, d.config_hash.map(str::to_owned)))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn drift_tells_current_held_stale_and_unstamped_apart() {
+    let mut index = index();
+    let current = index.rollout(&key("api")).expect("unstamped").desired;
+    let hash = current["confighash.io/config-hash"].clone();
+    index.apply_workload(deployment("api", env_from("app"), json!(current)));
+    let old = json!({"confighash.io/config-hash": "sha256:old"});
+    index.apply_workload(deployment("other", env_from("other"), old.clone()));
+    index.apply_workload(deployment("held", env_from("other"), old));
+    index.apply_workload(deployment("plain", json!([{"name": "c"}]), json!({})));
+    let queued = |k: &WorkloadKey| match k.name.as_str() {
+        "held" => Queued::Waiting,
+        "other" => Queued::Failing,
+        _ => Queued::No,
+    };
+    let old = Some("sha256:old".to_owned());
+    assert_eq!(
+        states(&index, queued),
+        [
+            ("api".into(), Drift::Current, Some(hash)),
+            ("held".into(), Drift::Held, old.clone()),
+            ("other".into(), Drift::Stale, old.clone()),
+            ("web".into(), Drift::Unstamped, None),
+        ],
+        "a workload that references no config is not counted"
+    );
+    // Not waiting at all is stale too; a content change makes the current one out of date.
+    index.apply_configmap(cm("app", "9", json!({"a": "1", "b": "new"})));
+    let drift = states(&index, |_| Queued::No);
+    assert_eq!(drift[0].1, Drift::Stale);
+    assert_eq!(drift[1].1, Drift::Stale);
+}
+
+#[test]
+fn drift_leaves_out_workloads_whose_digests_are_not_known_yet() {
+    let mut index = Index::new(options());
+    index.apply_workload(deployment("web", env_key("app", "a"), json!({})));
+    index.apply_configmap(cm("app", "1", json!({"a": "1"})));
+    // A new key selection of a known ConfigMap: its digest is read later.
+    index.apply_workload(deployment("api", env_key("app", "b"), json!({})));
+    let names: Vec<_> = states(&index, |_| Queued::No).into_iter().map(|s| s.0).collect();
+    assert_eq!(names, ["web"]);
+    // A stamped workload that stopped referencing config still carries our annotations.
+    let stamped = json!({"confighash.io/config-hash": "sha256:old"});
+    index.apply_workload(deployment("api", json!([{"name": "c"}]), stamped));
+    let drift = states(&index, |_| Queued::No);
+    assert_eq!(drift[0].0, "api");
+    assert_eq!(drift[0].1, Drift::Stale);
 }
