@@ -16,6 +16,8 @@ pub mod error;
 pub mod hash_key;
 /// Prometheus metrics.
 pub mod metrics;
+/// Binding the listeners: `[::]` for IPv4 and IPv6 at once.
+pub mod listen;
 /// The `review` and `hash` subcommands.
 pub mod offline;
 /// The `plan` subcommand: what the watcher would roll.
