@@ -297,7 +297,7 @@ def server_defaults() -> dict[str, str]:
     defaults = {}
     for flag in SERVER_DEFAULTS:
         assert flag in blocks, f"`confighash serve --help` has no {flag}"
-        match = re.search(r"\[default: ([^\]]+)\]", blocks[flag])
+        match = re.search(r"\[default: (.*)\]", blocks[flag])  # "[::]:8443" holds brackets
         assert match, f"`confighash serve --help` shows no default for {flag}"
         defaults[flag] = match.group(1).strip()
     return defaults
