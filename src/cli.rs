@@ -313,7 +313,10 @@ mod tests {
             unreachable!("serve parses as serve")
         };
         assert_eq!(serve.listen.to_string(), "[::1]:10250");
-        assert_eq!(serve.admission.options().expect("valid").lookup_timeout, Duration::from_secs(3));
+        assert_eq!(
+            serve.admission.options().expect("valid").lookup_timeout,
+            Duration::from_secs(3)
+        );
     }
 
     #[test]

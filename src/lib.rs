@@ -14,10 +14,10 @@ pub mod digest;
 pub mod error;
 /// The HMAC key of Secret digests.
 pub mod hash_key;
-/// Prometheus metrics.
-pub mod metrics;
 /// Binding the listeners: `[::]` for IPv4 and IPv6 at once.
 pub mod listen;
+/// Prometheus metrics.
+pub mod metrics;
 /// The `review` and `hash` subcommands.
 pub mod offline;
 /// The `plan` subcommand: what the watcher would roll.

@@ -62,10 +62,14 @@ mod tests {
 
     #[test]
     fn only_a_missing_ipv6_stack_falls_back() {
-        assert!(ipv6_unavailable(&io::Error::from(io::ErrorKind::AddrNotAvailable)));
+        assert!(ipv6_unavailable(&io::Error::from(
+            io::ErrorKind::AddrNotAvailable
+        )));
         assert!(ipv6_unavailable(&io::Error::from_raw_os_error(97)));
         assert!(!ipv6_unavailable(&io::Error::from(io::ErrorKind::AddrInUse)));
-        assert!(!ipv6_unavailable(&io::Error::from(io::ErrorKind::PermissionDenied)));
+        assert!(!ipv6_unavailable(&io::Error::from(
+            io::ErrorKind::PermissionDenied
+        )));
     }
 
     #[tokio::test]

@@ -29,12 +29,16 @@ async fn the_default_address_answers_on_ipv4_and_ipv6_loopback() {
     assert!(server.webhook.ip().is_unspecified(), "bound {}", server.webhook);
     let v4 = |addr: SocketAddr| SocketAddr::from(([127, 0, 0, 1], addr.port()));
     answers(v4(server.ops)).await;
-    tokio::net::TcpStream::connect(v4(server.webhook)).await.expect("webhook over IPv4");
+    tokio::net::TcpStream::connect(v4(server.webhook))
+        .await
+        .expect("webhook over IPv4");
     if !has_ipv6_loopback() {
         eprintln!("skipped the ::1 half: this machine has no IPv6 loopback (binding [::1]:0 fails)");
         return;
     }
     let v6 = |addr: SocketAddr| SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port()));
     answers(v6(server.ops)).await;
-    tokio::net::TcpStream::connect(v6(server.webhook)).await.expect("webhook over IPv6");
+    tokio::net::TcpStream::connect(v6(server.webhook))
+        .await
+        .expect("webhook over IPv6");
 }
