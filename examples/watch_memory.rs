@@ -1,11 +1,14 @@
 //! Memory and latency of `confighash serve --watch` (contract §9), measured on the real
 //! binary as a child process against the in-process fake API server: its peak RSS (VmHWM)
-//! once it has listed 20,000 ConfigMaps of 10 KiB each, and the time from a ConfigMap
-//! write to the workload PATCH at `--debounce 0s` and at the default 5 s.
+//! once it has listed 20,000 ConfigMaps of 10 KiB each, the bytes the API server sent it
+//! until then (per request kind), and the time from a ConfigMap write to the workload
+//! PATCH at `--debounce 0s` and at the default 5 s.
 //!
 //! `cargo build --release --bin confighash --example watch_memory && cargo run --release
-//! --example watch_memory` (CONFIGMAPS=N for another count). Not a test: it reports
-//! numbers and asserts nothing about them.
+//! --example watch_memory`. Environment: `CONFIGMAPS=N` for another count (0 for none);
+//! `UNSELECTED_MIB=N` adds N ConfigMaps of 1 MiB in a namespace that is not opted in;
+//! `LATENCY=0` skips the write-to-patch samples; `CONFIGHASH_BIN=path` measures another
+//! build of the binary. Not a test: it reports numbers and asserts nothing about them.
 
 #[path = "../tests/common/mod.rs"]
 #[allow(unused_imports)]
@@ -35,25 +38,27 @@ fn main() {
 }
 
 async fn run() {
-    let count: usize = std::env::var("CONFIGMAPS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(20_000);
+    let count = env_number("CONFIGMAPS").unwrap_or(20_000);
+    let unselected = env_number("UNSELECTED_MIB").unwrap_or(0);
+    let latency = env_number("LATENCY") != Some(0);
     let api = FakeApi::start().await;
     let loaded = Instant::now();
-    load(&api, count).await;
+    load(&api, count, unselected).await;
     println!(
-        "fake API server: {count} ConfigMaps x {} KiB in {NAMESPACES} namespaces, {} workloads ({:.1}s to load)",
+        "fake API server: {count} ConfigMaps x {} KiB in {NAMESPACES} namespaces, {} workloads, \
+         {unselected} ConfigMaps x 1 MiB in a namespace not opted in ({:.1}s to load)",
         VALUE_BYTES / 1024,
         NAMESPACES * WORKLOADS_PER_NAMESPACE,
         loaded.elapsed().as_secs_f64()
     );
     let dir = tempfile::tempdir().expect("tempdir");
     for debounce in ["0s", "5s"] {
+        let before = api.bytes_sent();
         let mut child = Watcher::spawn(&api, dir.path(), debounce);
         let started = Instant::now();
         child.synced().await;
         let synced = started.elapsed();
+        report_bytes(&before, &api.bytes_sent());
         let (hwm, rss) = child.memory();
         let held = child
             .metric(r#"confighash_watch_objects{kind="configmap"}"#)
@@ -64,6 +69,10 @@ async fn run() {
             hwm as f64 / 1024.0,
             rss as f64 / 1024.0
         );
+        if !latency {
+            child.stop();
+            break;
+        }
         let samples = latencies(&api, debounce).await;
         let (hwm, _) = child.memory();
         println!(
@@ -78,12 +87,46 @@ async fn run() {
     }
 }
 
+fn env_number(name: &str) -> Option<usize> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+/// Prints the bytes the fake API server sent between two snapshots, per request kind.
+fn report_bytes(
+    before: &std::collections::BTreeMap<common::fake_api::RequestKind, u64>,
+    after: &std::collections::BTreeMap<common::fake_api::RequestKind, u64>,
+) {
+    let mut total = 0;
+    let mut parts = Vec::new();
+    for (kind, bytes) in after {
+        let sent = bytes - before.get(kind).copied().unwrap_or(0);
+        if sent > 0 && kind.verb != "write" {
+            total += sent;
+            parts.push(format!("{kind} {:.2} MB", sent as f64 / 1e6));
+        }
+    }
+    println!(
+        "  bytes read until synced: {:.2} MB ({})",
+        total as f64 / 1e6,
+        parts.join(", ")
+    );
+}
+
 fn name(ns: usize, i: usize) -> (String, String) {
     (format!("bench-{ns:02}"), format!("cm-{i:05}"))
 }
 
-async fn load(api: &FakeApi, count: usize) {
+async fn load(api: &FakeApi, count: usize, unselected: usize) {
     api.put_namespace("confighash-system", &[]);
+    api.put_namespace("dashboards", &[]);
+    for i in 0..unselected {
+        let value = format!("{i:08}-{}", "d".repeat(1024 * 1024 - 9));
+        api.put_configmap(
+            "dashboards",
+            &format!("dashboard-{i:03}"),
+            &[("dashboard.json", &value)],
+        );
+    }
     for ns in 0..NAMESPACES {
         opt_in(api, &format!("bench-{ns:02}"));
     }
@@ -155,7 +198,11 @@ struct Watcher {
 impl Watcher {
     fn spawn(api: &FakeApi, dir: &std::path::Path, debounce: &str) -> Self {
         let kubeconfig = api.kubeconfig(dir, "default");
-        let mut child = binary()
+        let mut command = match std::env::var_os("CONFIGHASH_BIN") {
+            Some(path) => std::process::Command::new(path),
+            None => binary(),
+        };
+        let mut child = command
             .args([
                 "serve",
                 "--dev",

@@ -18,8 +18,11 @@ use crate::{
 
 /// Stamps Deployments, StatefulSets and DaemonSets with a digest of the ConfigMaps they
 /// consume, so that a config change rolls the pods.
+///
+/// A flag given twice takes its last value (`args_override_self`), so that extra arguments
+/// appended by a deployment (the chart's `server.extraArgs`) override the ones it renders.
 #[derive(Debug, Parser)]
-#[command(name = "confighash", version)]
+#[command(name = "confighash", version, args_override_self = true)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -43,11 +46,13 @@ pub enum Command {
 /// `confighash serve`
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address of the HTTPS webhook listener.
-    #[arg(long, default_value = "0.0.0.0:8443")]
+    /// Address of the HTTPS webhook listener. `[::]` accepts IPv4 and IPv6 (falls back to
+    /// 0.0.0.0 where the node has no IPv6).
+    #[arg(long, default_value = "[::]:8443")]
     pub listen: SocketAddr,
-    /// Address of the plain-HTTP listener for /metrics, /healthz and /readyz.
-    #[arg(long, default_value = "0.0.0.0:9090")]
+    /// Address of the plain-HTTP listener for /metrics, /healthz and /readyz (`[::]` as
+    /// for --listen).
+    #[arg(long, default_value = "[::]:9090")]
     pub metrics_listen: SocketAddr,
     #[command(flatten)]
     #[allow(missing_docs)]
@@ -282,13 +287,36 @@ mod tests {
         let Command::Serve(serve) = cli.command else {
             unreachable!("serve parses as serve")
         };
-        assert_eq!(serve.listen.to_string(), "0.0.0.0:8443");
-        assert_eq!(serve.metrics_listen.to_string(), "0.0.0.0:9090");
+        assert_eq!(serve.listen.to_string(), "[::]:8443");
+        assert_eq!(serve.metrics_listen.to_string(), "[::]:9090");
         assert_eq!(serve.max_body_bytes, 8 << 20);
         let options = serve.admission.options().expect("valid");
         assert_eq!(options.lookup_timeout, Duration::from_secs(2));
         assert_eq!(options.on_lookup_error, LookupErrorPolicy::Allow);
         assert_eq!(options.keys.config_hash, "confighash.io/config-hash");
+    }
+
+    #[test]
+    fn a_flag_given_twice_takes_its_last_value() {
+        let cli = Cli::try_parse_from([
+            "confighash",
+            "serve",
+            "--dev",
+            "--listen=0.0.0.0:8443",
+            "--lookup-timeout=2s",
+            "--listen=[::1]:10250",
+            "--lookup-timeout=3s",
+            "--dev",
+        ])
+        .expect("a repeated flag parses");
+        let Command::Serve(serve) = cli.command else {
+            unreachable!("serve parses as serve")
+        };
+        assert_eq!(serve.listen.to_string(), "[::1]:10250");
+        assert_eq!(
+            serve.admission.options().expect("valid").lookup_timeout,
+            Duration::from_secs(3)
+        );
     }
 
     #[test]

@@ -14,6 +14,8 @@ pub mod digest;
 pub mod error;
 /// The HMAC key of Secret digests.
 pub mod hash_key;
+/// Binding the listeners: `[::]` for IPv4 and IPv6 at once.
+pub mod listen;
 /// Prometheus metrics.
 pub mod metrics;
 /// The `review` and `hash` subcommands.

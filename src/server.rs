@@ -63,7 +63,7 @@ impl Server {
     /// Binds both listeners; the certificate was already validated by [`CertStore::load`].
     pub async fn bind(config: ServerConfig) -> Result<Self> {
         let bind = |addr: SocketAddr, what: &'static str| async move {
-            TcpListener::bind(addr).await.map_err(|source| Error::Io {
+            crate::listen::bind(addr).map_err(|source| Error::Io {
                 context: format!("binding {what} {addr}"),
                 source,
             })

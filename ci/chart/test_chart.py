@@ -45,8 +45,8 @@ FULLNAME = f"{RELEASE}-confighash"
 # Defaults of `confighash serve` from the product contract (docs: contract section 6 and the
 # flag list). Used when CONFIGHASH_BIN is not set; otherwise read from the binary.
 SERVER_DEFAULTS = {
-    "--listen": "0.0.0.0:8443",
-    "--metrics-listen": "0.0.0.0:9090",
+    "--listen": "[::]:8443",
+    "--metrics-listen": "[::]:9090",
     "--lookup-timeout": "2s",
     "--drain-timeout": "20s",
     "--annotation-prefix": "confighash.io",
@@ -297,7 +297,7 @@ def server_defaults() -> dict[str, str]:
     defaults = {}
     for flag in SERVER_DEFAULTS:
         assert flag in blocks, f"`confighash serve --help` has no {flag}"
-        match = re.search(r"\[default: ([^\]]+)\]", blocks[flag])
+        match = re.search(r"\[default: (.*)\]", blocks[flag])  # "[::]:8443" holds brackets
         assert match, f"`confighash serve --help` shows no default for {flag}"
         defaults[flag] = match.group(1).strip()
     return defaults
@@ -515,6 +515,8 @@ def test_expected_objects(mode):
         expected += ["Role", "RoleBinding"]
     if values["watch"]["enabled"]:
         expected += ["Role", "RoleBinding"]
+    if values["priorityClassName"] in ("system-cluster-critical", "system-node-critical"):
+        expected += ["ResourceQuota"]
     assert kinds == sorted(expected)
     for obj in render(mode):
         if obj["kind"] not in ("ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration"):
@@ -530,7 +532,7 @@ def expected_ports(mode: str) -> tuple[int, int]:
     values = values_of(mode)
     if values["hostNetwork"]["enabled"]:
         return values["hostNetwork"]["webhookPort"], values["hostNetwork"]["metricsPort"]
-    return port_of(server_defaults()["--listen"]), port_of(server_defaults()["--metrics-listen"])
+    return values["containerPorts"]["webhook"], values["containerPorts"]["metrics"]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -545,8 +547,8 @@ def test_ports_agree(mode):
 
     service = one(mode, "Service")
     service_ports = {p["name"]: p for p in service["spec"]["ports"]}
-    assert service_ports["https-webhook"]["targetPort"] == webhook_port
-    assert service_ports["http-metrics"]["targetPort"] == metrics_port
+    assert service_ports["https-webhook"]["targetPort"] == "https-webhook"
+    assert service_ports["http-metrics"]["targetPort"] == "http-metrics"
     assert service_ports["https-webhook"]["port"] == 443
 
     client = webhook(mode)["clientConfig"]["service"]
@@ -612,7 +614,8 @@ def test_default_flags_match_server_defaults():
     defaults = server_defaults()
     for flag, value in defaults.items():
         if flag in ("--listen", "--metrics-listen"):
-            assert port_of(args[flag]) == port_of(value)
+            # Same address; the chart's webhook port is its own (containerPorts.webhook).
+            assert args[flag].rsplit(":", 1)[0] == value.rsplit(":", 1)[0]
         else:
             assert args[flag] == value, f"{flag}: chart {args[flag]!r}, server {value!r}"
     assert args["--log-format"] == "json"
@@ -920,6 +923,8 @@ def test_namespace_selector(mode):
     names = by_key["kubernetes.io/metadata.name"]
     assert names["operator"] == "NotIn"
     extra = set(values["webhook"]["namespaceSelector"]["excludeNamespaces"])
+    if (values["webhook"]["namespaceSelector"]["mode"], values["webhook"]["failurePolicy"]) == ("optOut", "Fail"):
+        extra |= set(values["webhook"]["namespaceSelector"]["failClosedExcludeNamespaces"])
     excluded = CONTROL_PLANE_NAMESPACES | {NAMESPACE} | extra
     assert set(names["values"]) == excluded and len(names["values"]) == len(excluded)
 
@@ -1021,7 +1026,7 @@ BAD_VALUES = {
     "duration-with-two-units": (
         ["--set", "server.lookupTimeout=1s500ms"],
         "server.lookupTimeout must be a whole number and one unit"),
-    "timeout-above-30": (["--set", "webhook.timeoutSeconds=31"], "between 1 and 30"),
+    "timeout-above-29": (["--set", "webhook.timeoutSeconds=30"], "between 1 and 29"),
     "unknown-namespace-mode": (
         ["--set", "webhook.namespaceSelector.mode=all"], "mode must be optIn or optOut"),
     "unknown-lookup-error-policy": (

@@ -24,14 +24,9 @@ use super::{
     index::{Index, SourceKey, WorkloadKey},
     rollout::Patcher,
     scheduler::Scheduler,
-    streams::{self, Item, SourceItem, WorkloadItem},
+    streams::{self, Item, SourceItem, SourceVersion, WorkloadItem},
 };
-use crate::{
-    admission::workload::Workload,
-    digest::SourceKind,
-    metrics::Metrics,
-    source::{ClusterSource, Object},
-};
+use crate::{admission::workload::Workload, digest::SourceKind, metrics::Metrics, source::ClusterSource};
 
 const KINDS: [&str; 3] = crate::admission::workload::KINDS;
 
@@ -54,6 +49,8 @@ pub struct Controller {
     workloads_relist: HashMap<&'static str, HashSet<WorkloadKey>>,
     /// Source kinds not synced since their stream (re)started, with the keys seen so far.
     sources_relist: HashMap<SourceKind, HashSet<SourceKey>>,
+    /// Sources to read once synced: referenced during a (re)list, when nothing is read.
+    unread: BTreeSet<SourceKey>,
     live: bool,
     /// `--workload-info-metric`: also export one series per workload.
     workload_info: bool,
@@ -103,6 +100,7 @@ impl Controller {
             namespaces_relist: None,
             workloads_relist: HashMap::new(),
             sources_relist: HashMap::new(),
+            unread: BTreeSet::new(),
             live: false,
             workload_info: config.workload_info,
         }
@@ -128,14 +126,14 @@ impl Controller {
                     }
                 }
                 Some((kind, item)) = next(&mut workloads) => self.on_workload(kind, item).await,
-                Some((kind, item)) = next(&mut sources) => self.on_source(kind, item),
+                Some((kind, item)) = next(&mut sources) => self.on_source(kind, item).await,
                 () = sleep_until(wake) => self.roll_due().await,
                 _ = drift.tick() => self.record_drift(),
             }
             if sources.is_none() && workloads.is_some() && self.workloads_relist.is_empty() {
                 sources = Some(streams::sources(&self.client, self.secrets));
             }
-            self.check_live(sources.is_some());
+            self.check_live(sources.is_some()).await;
             self.record_metrics();
         }
     }
@@ -222,6 +220,8 @@ impl Controller {
                 let missing = self.index.apply_workload(w);
                 if self.live {
                     self.read_sources(missing).await;
+                } else {
+                    self.unread.extend(missing);
                 }
             }
             Event::Delete(w) => {
@@ -240,7 +240,9 @@ impl Controller {
         }
     }
 
-    fn on_source(&mut self, kind: SourceKind, item: Item<Object>) {
+    /// A metadata event of a ConfigMap or Secret. Only a source some workload references
+    /// is read in full, and only when its resourceVersion is not the one held.
+    async fn on_source(&mut self, kind: SourceKind, item: Item<SourceVersion>) {
         let event = match item {
             Ok(event) => event,
             Err(e) => return warn!(kind = kind.kind(), error = %e, "watch failed; retrying"),
@@ -251,17 +253,23 @@ impl Controller {
                 self.live = false;
                 return;
             }
-            Event::InitApply(object) | Event::Apply(object) => {
-                let key = source_key(kind, &object);
-                if !self.watched(Some(&key.0)) {
+            Event::InitApply(version) | Event::Apply(version) => {
+                if !self.watched(Some(&version.key.0)) || !self.index.is_referenced(&version.key) {
                     return;
                 }
                 if let Some(seen) = self.sources_relist.get_mut(&kind) {
-                    seen.insert(key);
+                    seen.insert(version.key.clone());
                 }
-                self.index.apply_source(kind, object)
+                self.unread.remove(&version.key);
+                if self.index.needs_read(&version.key, &version.resource_version) {
+                    self.read_sources(vec![version.key]).await;
+                }
+                return;
             }
-            Event::Delete(object) => self.index.remove_source(&source_key(kind, &object)),
+            Event::Delete(version) => {
+                self.unread.remove(&version.key);
+                self.index.remove_source(&version.key)
+            }
             Event::InitDone => {
                 let seen = self.sources_relist.remove(&kind).unwrap_or_default();
                 let keys = self.index.source_keys();
@@ -274,12 +282,15 @@ impl Controller {
         self.schedule(affected);
     }
 
-    fn check_live(&mut self, sources_started: bool) {
+    async fn check_live(&mut self, sources_started: bool) {
         let synced = self.namespaces.is_some()
             && self.workloads_relist.is_empty()
             && sources_started
             && self.sources_relist.is_empty();
         if synced && !self.live {
+            // Sources a workload started to reference during a relist, not read since.
+            let unread = std::mem::take(&mut self.unread);
+            self.read_sources(unread.into_iter().collect()).await;
             self.live = true;
             let stale = self.index.stale();
             let (workloads, sources) = self.index.len();
@@ -296,15 +307,6 @@ impl Controller {
             self.record_drift();
         }
     }
-}
-
-fn source_key(kind: SourceKind, object: &Object) -> SourceKey {
-    let meta = match object {
-        Object::ConfigMap(cm) => &cm.metadata,
-        Object::Secret(secret) => &secret.metadata,
-    };
-    let namespace = meta.namespace.clone().unwrap_or_default();
-    (namespace, (kind, meta.name.clone().unwrap_or_default()))
 }
 
 fn key_of(w: &Workload) -> WorkloadKey {

@@ -1,7 +1,9 @@
 //! What the watcher remembers (contract §9): per workload its references, resourceVersion
-//! and current annotations; per ConfigMap its resourceVersion and one digest per key
-//! selection that some workload uses. Never ConfigMap data: a ConfigMap is digested when
-//! its event arrives, through the admission core, and then dropped.
+//! and current annotations; per referenced ConfigMap or Secret its resourceVersion and one
+//! digest per key selection that some workload uses. Never source data: a source is
+//! digested when it is read, through the admission core, and then dropped. Sources no
+//! workload references are not held at all: their metadata events are ignored, so a
+//! source becoming referenced is read afresh ([`Index::apply_workload`] asks for it).
 
 mod desired;
 mod drift;
@@ -123,13 +125,16 @@ impl Index {
         self.workloads.keys().cloned().collect()
     }
 
-    /// Every ConfigMap key held.
+    /// Every ConfigMap and Secret key held.
     pub fn source_keys(&self) -> Vec<SourceKey> {
         self.sources.keys().cloned().collect()
     }
 
-    /// Records a workload as the API server has it now. Returns the existing ConfigMaps
-    /// that lack a digest for a key selection it uses: the caller reads and applies them.
+    /// Records a workload as the API server has it now. Returns the sources it references
+    /// that must be read: held ones that lack a digest for a key selection it uses, and
+    /// ones no workload referenced until now (not held, so perhaps existing). A source
+    /// already referenced and not held is known to be absent: its creation arrives as an
+    /// event.
     pub fn apply_workload(&mut self, workload: Workload) -> Vec<SourceKey> {
         let meta = workload.metadata();
         let key = WorkloadKey {
@@ -148,9 +153,15 @@ impl Index {
         let mut missing = Vec::new();
         for (id, selection) in &target.references {
             let source = (key.namespace.clone(), id.clone());
+            // `users` holds current references only (this workload's included, until it is
+            // replaced below): none means no one referenced the source until now.
+            let referenced = self.is_referenced(&source);
             self.users.entry(source.clone()).or_default().insert(key.clone());
-            let known = self.sources.get(&source);
-            if known.is_some_and(|s| s.digest(&selection.keys).is_none()) {
+            let unread = match self.sources.get(&source) {
+                Some(known) => known.digest(&selection.keys).is_none(),
+                None => !referenced,
+            };
+            if unread {
                 missing.push(source);
             }
         }
@@ -195,6 +206,7 @@ impl Index {
     /// digest of those sources that no workload needs any more.
     fn detach(&mut self, key: &WorkloadKey, old: &References) {
         let still = self.workloads.get(key).map(|e| &e.references);
+        let mut unused = Vec::new();
         for id in old.keys() {
             let source = (key.namespace.clone(), id.clone());
             if still.is_none_or(|refs| !refs.contains_key(id))
@@ -206,10 +218,38 @@ impl Index {
                 }
             }
             let needed = self.selections(&source);
-            if let Some(s) = self.sources.get_mut(&source) {
+            if needed.is_empty() {
+                unused.push(source);
+            } else if let Some(s) = self.sources.get_mut(&source) {
                 s.digests.retain(|(k, _)| needed.contains(k));
             }
         }
+        // No longer referenced: their events are ignored from now on, so what is held would
+        // go stale. A later reference reads them again.
+        for source in unused {
+            if self.sources.remove(&source).is_some() {
+                self.count(source_label(source.1.0), -1);
+            }
+        }
+    }
+
+    /// Whether some workload references `source`.
+    pub fn is_referenced(&self, source: &SourceKey) -> bool {
+        self.users.contains_key(source)
+    }
+
+    /// Whether a source event at `resource_version` calls for a read of the full object:
+    /// the source is referenced, and what is held is of another version or lacks a digest
+    /// for a selection in use (or nothing is held).
+    pub fn needs_read(&self, source: &SourceKey, resource_version: &str) -> bool {
+        if !self.is_referenced(source) {
+            return false;
+        }
+        let needed = self.selections(source);
+        let held = self.sources.get(source);
+        !held.is_some_and(|h| {
+            h.resource_version == resource_version && needed.iter().all(|k| h.digest(k).is_some())
+        })
     }
 
     /// The distinct key selections the users of `source` take.
@@ -237,9 +277,10 @@ impl Index {
         self.apply_source(SourceKind::Secret, Object::Secret(secret))
     }
 
-    /// Records a source event: digests every selection in use (through the admission core),
-    /// drops the object, and returns the workloads whose selection's digest changed. A
-    /// source that was absent affects every workload that references it.
+    /// Records a source as read: digests every selection in use (through the admission
+    /// core), drops the object, and returns the workloads whose selection's digest changed.
+    /// A source that was absent affects every workload that references it; a source no
+    /// workload references is not held.
     pub fn apply_source(&mut self, kind: SourceKind, object: Object) -> Vec<WorkloadKey> {
         let meta = match &object {
             Object::ConfigMap(cm) => &cm.metadata,
@@ -249,6 +290,9 @@ impl Index {
         let source = (meta.namespace.clone().unwrap_or_default(), id);
         let resource_version = meta.resource_version.clone().unwrap_or_default();
         let needed = self.selections(&source);
+        if needed.is_empty() {
+            return Vec::new();
+        }
         let previous = self.sources.get(&source);
         let unchanged = previous.is_some_and(|p| {
             p.resource_version == resource_version && needed.iter().all(|k| p.digest(k).is_some())

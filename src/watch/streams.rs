@@ -1,6 +1,15 @@
 //! The watch streams: kube-runtime watchers (paged initial list, bookmarks, relist on
 //! 410 Gone, backoff on errors) for opted-in Namespaces, the three workload kinds,
 //! ConfigMaps and (with `--secrets`) Secrets, typed and merged for the controller.
+//!
+//! ConfigMaps and Secrets are watched in the metadata-only form (`PartialObjectMetadata`):
+//! the API server sends names and resourceVersions, never data, and the controller GETs
+//! the full object only for a source some workload references, when its resourceVersion
+//! changes. The watch is cluster-wide and filtered to opted-in namespaces on this side:
+//! the metadata of a ConfigMap is a few hundred bytes, streamed in pages and never held,
+//! whereas one watch per opted-in namespace would hold a connection, a relist and a
+//! backoff per namespace — hundreds with `namespaceSelector.mode: optOut` — and miss
+//! nothing the cluster-wide form does not.
 
 use futures::{Stream, StreamExt, stream::BoxStream};
 use k8s_openapi::{
@@ -12,16 +21,20 @@ use k8s_openapi::{
 };
 use kube::{
     Api, Client, Resource,
+    core::PartialObjectMeta,
     runtime::{
         WatchStreamExt,
         watcher::{self, Event, watcher},
     },
 };
 
-use crate::{admission::workload::Workload, digest::SourceKind, source::Object};
+use super::index::SourceKey;
+use crate::{admission::workload::Workload, digest::SourceKind};
 
-/// ConfigMaps and Secrets per LIST page: small pages keep the initial list of large
-/// objects from ever being in memory at once (kube's default is 500).
+/// ConfigMaps and Secrets per metadata LIST page. Metadata is small, but annotations may
+/// hold up to 256 KiB (a `kubectl apply` of a large object copies it into
+/// `last-applied-configuration`): small pages bound what one page can weigh (kube's default
+/// is 500).
 pub const SOURCE_PAGE_SIZE: u32 = 50;
 
 /// Secrets that are never pod configuration, left out on the server side: Helm release
@@ -34,8 +47,18 @@ pub type Item<K> = Result<Event<K>, watcher::Error>;
 /// A workload event, tagged with its kind so that relists are tracked per stream.
 pub type WorkloadItem = (&'static str, Item<Workload>);
 
-/// A ConfigMap or Secret event, tagged with its kind.
-pub type SourceItem = (SourceKind, Item<Object>);
+/// A ConfigMap or Secret as its metadata-only watch reports it: which one, and its
+/// resourceVersion. Everything else in the metadata is dropped on arrival.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceVersion {
+    /// Namespace, kind and name.
+    pub key: SourceKey,
+    /// The resourceVersion the event carries.
+    pub resource_version: String,
+}
+
+/// A ConfigMap or Secret metadata event, tagged with its kind.
+pub type SourceItem = (SourceKind, Item<SourceVersion>);
 
 fn watch<K>(client: &Client, config: watcher::Config) -> impl Stream<Item = Item<K>> + Send + use<K>
 where
@@ -49,19 +72,35 @@ pub fn namespaces(client: &Client, selector: &str) -> BoxStream<'static, Item<Na
     watch::<Namespace>(client, watcher::Config::default().labels(selector)).boxed()
 }
 
-/// ConfigMaps, and Secrets when `secrets`, in every namespace (the controller keeps only
-/// opted-in ones), merged.
+/// The metadata of ConfigMaps, and of Secrets when `secrets`, in every namespace (the
+/// controller keeps only opted-in ones), merged.
 pub fn sources(client: &Client, secrets: bool) -> BoxStream<'static, SourceItem> {
     let config = || watcher::Config::default().page_size(SOURCE_PAGE_SIZE);
-    let configmaps = watch::<ConfigMap>(client, config())
-        .map(|e| (SourceKind::ConfigMap, lift(e, Object::ConfigMap)))
+    let configmaps = watch::<PartialObjectMeta<ConfigMap>>(client, config())
+        .map(|e| {
+            (
+                SourceKind::ConfigMap,
+                lift(e, |m| version(SourceKind::ConfigMap, m)),
+            )
+        })
         .boxed();
     if !secrets {
         return configmaps;
     }
-    let secrets = watch::<Secret>(client, config().fields(SECRET_FIELD_SELECTOR))
-        .map(|e| (SourceKind::Secret, lift(e, Object::Secret)));
+    let secrets = watch::<PartialObjectMeta<Secret>>(client, config().fields(SECRET_FIELD_SELECTOR))
+        .map(|e| (SourceKind::Secret, lift(e, |m| version(SourceKind::Secret, m))));
     futures::stream::select(configmaps, secrets).boxed()
+}
+
+fn version<K>(kind: SourceKind, object: PartialObjectMeta<K>) -> SourceVersion {
+    let meta = object.metadata;
+    SourceVersion {
+        key: (
+            meta.namespace.unwrap_or_default(),
+            (kind, meta.name.unwrap_or_default()),
+        ),
+        resource_version: meta.resource_version.unwrap_or_default(),
+    }
 }
 
 /// Deployments, StatefulSets and DaemonSets in every namespace, merged.

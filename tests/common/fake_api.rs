@@ -38,12 +38,86 @@ pub struct Recorded {
     pub content_type: Option<String>,
     /// The client named by [`FakeApi::client_as`], if any.
     pub client: Option<String>,
+    /// Asked for the metadata-only form (`Accept: ...;as=PartialObjectMetadata...`).
+    pub metadata_only: bool,
 }
 
 impl Recorded {
     /// A PATCH of a workload (deployments, statefulsets, daemonsets).
     pub fn is_workload_patch(&self) -> bool {
         self.method == "PATCH" && self.path.starts_with("/apis/apps/v1/")
+    }
+
+    /// A GET, LIST or WATCH of `plural` (`configmaps`, `secrets`) that answers with
+    /// whole objects, data included: not in the metadata-only form.
+    pub fn reads_full(&self, plural: &str) -> bool {
+        let resource = self.path.trim_end_matches('/').split('/').rev().take(2);
+        self.method == "GET" && !self.metadata_only && resource.into_iter().any(|p| p == plural)
+    }
+}
+
+/// `apiVersion` of the metadata-only form.
+pub const META_API_VERSION: &str = "meta.k8s.io/v1";
+
+/// The form of the objects in an answer, from the `Accept` header, as the real API server
+/// chooses it: `application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1` (GET, WATCH)
+/// or `as=PartialObjectMetadataList` (LIST) asks for metadata only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    Full,
+    Metadata,
+}
+
+impl Form {
+    pub(super) fn of(headers: &axum::http::HeaderMap) -> Self {
+        let accept = headers
+            .get(axum::http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok());
+        let metadata = accept.is_some_and(|a| {
+            a.split(',').any(|media| {
+                let params: Vec<&str> = media.split(';').map(str::trim).collect();
+                let is = |p: &str| params.contains(&p);
+                (is("as=PartialObjectMetadata") || is("as=PartialObjectMetadataList"))
+                    && is("g=meta.k8s.io")
+                    && is("v=v1")
+            })
+        });
+        if metadata { Form::Metadata } else { Form::Full }
+    }
+
+    /// `object` in this form: a `PartialObjectMetadata` keeps only `metadata`.
+    pub fn object(self, object: &Value) -> Value {
+        match self {
+            Form::Full => object.clone(),
+            Form::Metadata => json!({"apiVersion": META_API_VERSION, "kind": "PartialObjectMetadata",
+                "metadata": object["metadata"]}),
+        }
+    }
+}
+
+/// What the byte counter files an answer under: verb, resource and form, e.g.
+/// `list configmaps metadata` or `get secrets full`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RequestKind {
+    pub verb: &'static str,
+    pub resource: &'static str,
+    pub metadata_only: bool,
+}
+
+impl RequestKind {
+    pub fn new(verb: &'static str, resource: &'static str, form: Form) -> Self {
+        Self {
+            verb,
+            resource,
+            metadata_only: form == Form::Metadata,
+        }
+    }
+}
+
+impl std::fmt::Display for RequestKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let form = if self.metadata_only { "metadata" } else { "full" };
+        write!(f, "{} {} {form}", self.verb, self.resource)
     }
 }
 
@@ -113,6 +187,15 @@ pub struct Shared {
     fault: Mutex<Option<Fault>>,
     client_faults: Mutex<Vec<faults::Rule>>,
     bookmark_interval: Mutex<Duration>,
+    /// Response body bytes sent, per request kind.
+    bytes: Mutex<BTreeMap<RequestKind, u64>>,
+}
+
+impl Shared {
+    /// Counts `n` bytes of an answer to a request of `kind`.
+    pub fn sent(&self, kind: RequestKind, n: usize) {
+        *self.bytes.lock().expect("lock").entry(kind).or_default() += n as u64;
+    }
 }
 
 /// The running fake API server.
@@ -144,6 +227,7 @@ impl FakeApi {
             fault: Mutex::default(),
             client_faults: Mutex::default(),
             bookmark_interval: Mutex::new(Duration::from_secs(1)),
+            bytes: Mutex::default(),
         });
         let router = Router::new().fallback(routes::handle).with_state(shared.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -329,6 +413,11 @@ impl FakeApi {
                 fault,
             });
         }
+    }
+
+    /// Response body bytes sent so far, per request kind (watch events counted as sent).
+    pub fn bytes_sent(&self) -> BTreeMap<RequestKind, u64> {
+        self.shared.bytes.lock().expect("lock").clone()
     }
 
     pub fn requests(&self) -> Vec<Recorded> {

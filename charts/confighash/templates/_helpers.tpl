@@ -132,9 +132,44 @@ label selector string.
 {{- .Values.watch.namespaceSelector }}
 {{- else }}
 {{- $inject := ternary "confighash.io/inject=enabled" "confighash.io/inject!=disabled" (eq .Values.webhook.namespaceSelector.mode "optIn") }}
-{{- $never := concat (list "kube-system" "kube-node-lease" "kube-public" .Release.Namespace) .Values.webhook.namespaceSelector.excludeNamespaces | uniq }}
+{{- $never := include "confighash.excludedNamespaces" . | fromJsonArray }}
 {{- printf "%s,kubernetes.io/metadata.name notin (%s)" $inject (join "," $never) }}
 {{- end }}
+{{- end }}
+
+{{/*
+Namespaces the webhook and the watcher never select, as a JSON array: the control plane's,
+the release's own, webhook.namespaceSelector.excludeNamespaces, and with mode optOut and
+failurePolicy Fail also failClosedExcludeNamespaces (cert-manager, meshes, CNIs), which a
+fail-closed webhook would otherwise keep from starting.
+*/}}
+{{- define "confighash.excludedNamespaces" -}}
+{{- $selector := .Values.webhook.namespaceSelector }}
+{{- $never := concat (list "kube-system" "kube-node-lease" "kube-public" .Release.Namespace) $selector.excludeNamespaces }}
+{{- if and (eq $selector.mode "optOut") (eq .Values.webhook.failurePolicy "Fail") }}
+{{- $never = concat $never ($selector.failClosedExcludeNamespaces | default list) }}
+{{- end }}
+{{- $never | uniq | toJson }}
+{{- end }}
+
+{{/*
+Non-empty when the pods must never share a node: podAntiAffinity "required", or an
+explicit affinity with a required pod anti-affinity term.
+*/}}
+{{- define "confighash.requiredAntiAffinity" -}}
+{{- if .Values.affinity }}
+{{- if and .Values.affinity.podAntiAffinity .Values.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution }}true{{ end }}
+{{- else if eq .Values.podAntiAffinity "required" }}true
+{{- end }}
+{{- end }}
+
+{{/*
+The host part of --listen and --metrics-listen: server.listenAddress, bracketed when it is
+an IPv6 address.
+*/}}
+{{- define "confighash.listenHost" -}}
+{{- $address := .Values.server.listenAddress | toString }}
+{{- if contains ":" $address }}[{{ $address }}]{{ else }}{{ $address }}{{ end }}
 {{- end }}
 
 {{/*
@@ -194,12 +229,13 @@ Call with (list "server.lookupTimeout" .Values.server.lookupTimeout).
 {{- define "confighash.durationMs" -}}
 {{- $key := index . 0 }}
 {{- $value := index . 1 | toString }}
-{{- if not (regexMatch "^[0-9]+(ms|s|m)$" $value) }}
-{{- fail (printf "%s must be a whole number and one unit (ms, s or m), like 2s or 1500ms; got %q" $key $value) }}
+{{- if not (regexMatch "^[0-9]+(ms|s|m|h)$" $value) }}
+{{- fail (printf "%s must be a whole number and one unit (ms, s, m or h), like 2s or 1500ms; got %q" $key $value) }}
 {{- end }}
 {{- $n := regexFind "^[0-9]+" $value | int64 }}
 {{- if hasSuffix "ms" $value }}{{ $n }}
 {{- else if hasSuffix "s" $value }}{{ mul $n 1000 }}
+{{- else if hasSuffix "h" $value }}{{ mul $n 3600000 }}
 {{- else }}{{ mul $n 60000 }}
 {{- end }}
 {{- end }}
@@ -212,8 +248,8 @@ Included once, from deployment.yaml.
 {{- $lookupMs := include "confighash.durationMs" (list "server.lookupTimeout" .Values.server.lookupTimeout) | int64 }}
 {{- $drainMs := include "confighash.durationMs" (list "server.drainTimeout" .Values.server.drainTimeout) | int64 }}
 {{- $timeout := .Values.webhook.timeoutSeconds | int64 }}
-{{- if or (lt $timeout 1) (gt $timeout 30) }}
-{{- fail (printf "webhook.timeoutSeconds must be between 1 and 30; got %v" .Values.webhook.timeoutSeconds) }}
+{{- if or (lt $timeout 1) (gt $timeout 29) }}
+{{- fail (printf "webhook.timeoutSeconds must be between 1 and 29 (some managed platforms refuse cluster upgrades at 30); got %v" .Values.webhook.timeoutSeconds) }}
 {{- end }}
 {{- if ge $lookupMs (mul $timeout 1000) }}
 {{- fail (printf "server.lookupTimeout (%s) must be shorter than webhook.timeoutSeconds (%ds), or the API server gives up before the webhook answers" .Values.server.lookupTimeout $timeout) }}
@@ -235,6 +271,70 @@ Included once, from deployment.yaml.
 {{- end }}
 {{- if not (has .Values.podAntiAffinity (list "preferred" "required" "none")) }}
 {{- fail (printf "podAntiAffinity must be preferred, required or none; got %q" .Values.podAntiAffinity) }}
+{{- end }}
+{{- if lt (int .Values.replicaCount) 1 }}
+{{- fail (printf "replicaCount must be at least 1: with no pod every admission in the selected namespaces waits webhook.timeoutSeconds (or, with failurePolicy Fail, is refused); got %v" .Values.replicaCount) }}
+{{- end }}
+{{- $address := .Values.server.listenAddress | toString }}
+{{- if not (regexMatch "^([0-9]{1,3}(\\.[0-9]{1,3}){3}|[0-9a-fA-F:]*:[0-9a-fA-F:.]*)$" $address) }}
+{{- fail (printf "server.listenAddress must be an IP address such as \"::\" (IPv4 and IPv6) or \"0.0.0.0\", without brackets or port; got %q" $address) }}
+{{- end }}
+{{- range $key, $port := dict "containerPorts.webhook" .Values.containerPorts.webhook "containerPorts.metrics" .Values.containerPorts.metrics "hostNetwork.webhookPort" .Values.hostNetwork.webhookPort "hostNetwork.metricsPort" .Values.hostNetwork.metricsPort "service.port" .Values.service.port "service.metricsPort" .Values.service.metricsPort }}
+{{- if or (lt (int $port) 1) (gt (int $port) 65535) }}
+{{- fail (printf "%s must be a port number (1-65535); got %v" $key $port) }}
+{{- end }}
+{{- end }}
+{{- if eq (int .Values.containerPorts.webhook) (int .Values.containerPorts.metrics) }}
+{{- fail (printf "containerPorts.webhook and containerPorts.metrics must differ; both are %v" .Values.containerPorts.webhook) }}
+{{- end }}
+{{- if eq (int .Values.service.port) (int .Values.service.metricsPort) }}
+{{- fail (printf "service.port and service.metricsPort must differ; both are %v" .Values.service.port) }}
+{{- end }}
+{{- if .Values.hostNetwork.enabled }}
+{{- if eq (int .Values.hostNetwork.webhookPort) (int .Values.hostNetwork.metricsPort) }}
+{{- fail (printf "hostNetwork.webhookPort and hostNetwork.metricsPort must differ; both are %v" .Values.hostNetwork.webhookPort) }}
+{{- end }}
+{{- range $key, $port := dict "hostNetwork.webhookPort" .Values.hostNetwork.webhookPort "hostNetwork.metricsPort" .Values.hostNetwork.metricsPort }}
+{{- if lt (int $port) 1024 }}
+{{- fail (printf "%s (%v) must be 1024 or above: the server runs as a non-root user without capabilities and cannot bind a privileged port on the node" $key $port) }}
+{{- end }}
+{{- if has (int $port) (list 10250 10255 10256 10257 10259 2379 2380 6443) }}
+{{- fail (printf "%s (%v) is taken on the node by a Kubernetes component (kubelet, kube-proxy, the control plane); choose another port" $key $port) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if and (include "confighash.requiredAntiAffinity" .) .Values.updateStrategy }}
+{{- $rolling := .Values.updateStrategy.rollingUpdate | default dict }}
+{{- if and (ne (toString (.Values.updateStrategy.type | default "RollingUpdate")) "Recreate") (eq (toString (index $rolling "maxUnavailable" | default 0)) "0") }}
+{{- fail "updateStrategy must allow an unavailable pod (rollingUpdate.maxUnavailable of 1 or more) with a required pod anti-affinity: a surge pod finds no free node when there are as many nodes as replicas, and the rollout never finishes" }}
+{{- end }}
+{{- end }}
+{{- if .Values.watch.enabled }}
+{{- range $key := list "debounce" "minRolloutInterval" "leaseDuration" }}
+{{- $_ := include "confighash.durationMs" (list (printf "watch.%s" $key) (index $.Values.watch $key)) }}
+{{- end }}
+{{- if lt (include "confighash.durationMs" (list "watch.leaseDuration" .Values.watch.leaseDuration) | int64) 3000 }}
+{{- fail (printf "watch.leaseDuration must be at least 3s (the server refuses shorter Leases); got %s" .Values.watch.leaseDuration) }}
+{{- end }}
+{{- if not (gt (float64 .Values.watch.maxRolloutsPerSecond) 0.0) }}
+{{- fail (printf "watch.maxRolloutsPerSecond must be greater than 0; got %v" .Values.watch.maxRolloutsPerSecond) }}
+{{- end }}
+{{- end }}
+{{- if .Values.tls.certManager.enabled }}
+{{- $duration := include "confighash.durationMs" (list "tls.certManager.duration" .Values.tls.certManager.duration) | int64 }}
+{{- $renewBefore := include "confighash.durationMs" (list "tls.certManager.renewBefore" .Values.tls.certManager.renewBefore) | int64 }}
+{{- $caDuration := include "confighash.durationMs" (list "tls.certManager.caDuration" .Values.tls.certManager.caDuration) | int64 }}
+{{- if ge $renewBefore $duration }}
+{{- fail (printf "tls.certManager.renewBefore (%s) must be shorter than tls.certManager.duration (%s), or cert-manager renews forever" .Values.tls.certManager.renewBefore .Values.tls.certManager.duration) }}
+{{- end }}
+{{- if gt $duration $caDuration }}
+{{- fail (printf "tls.certManager.duration (%s) must not exceed tls.certManager.caDuration (%s): a serving certificate cannot outlive its CA" .Values.tls.certManager.duration .Values.tls.certManager.caDuration) }}
+{{- end }}
+{{- end }}
+{{- range .Values.server.extraArgs }}
+{{- if regexMatch "^--(dev|dev-cert-dir|configmaps-from)(=|$)" (toString .) }}
+{{- fail (printf "server.extraArgs must not pass %s: it is for running without a cluster, and the pod would serve a development certificate the API server does not trust" (toString .)) }}
+{{- end }}
 {{- end }}
 {{- range .Values.server.extraArgs }}
 {{- if regexMatch "^--secret(s|-hash-key-file|-hash-key-secret)(=|$)" (toString .) }}

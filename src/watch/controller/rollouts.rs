@@ -25,15 +25,20 @@ impl Controller {
         }
         let now = Instant::now();
         for key in affected {
-            debug!(namespace = %key.namespace, kind = key.kind, name = %key.name, "ConfigMap content changed; rollout scheduled");
+            debug!(namespace = %key.namespace, kind = key.kind, name = %key.name, "source content changed; rollout scheduled");
             self.scheduler.changed(key, now);
         }
     }
 
-    /// Reads sources whose digest for a newly used key selection is unknown (a consistent
-    /// GET through the admission source).
+    /// Reads sources whose digest for a key selection in use is unknown (a consistent GET
+    /// through the admission source). A source no workload references (any more) is never
+    /// read: its data has no business here.
     pub(super) async fn read_sources(&mut self, sources: Vec<SourceKey>) {
-        for (namespace, (kind, name)) in sources {
+        for source in sources {
+            if !self.index.is_referenced(&source) {
+                continue;
+            }
+            let (namespace, (kind, name)) = source;
             let read = self.reader.get(kind, &namespace, &name);
             let read = tokio::time::timeout(self.patcher.timeout(), read).await;
             let affected = match read {

@@ -160,11 +160,37 @@ fn a_new_selection_of_a_known_configmap_asks_for_a_read() {
             .is_empty()
     );
     assert!(index.rollout(&key("b-only")).is_some());
+}
+
+#[test]
+fn a_source_no_one_referenced_is_read_when_a_workload_starts_referencing_it() {
+    let mut index = index();
+    let missing = index.apply_workload(deployment("absent", env_from("nope"), json!({})));
+    assert_eq!(missing, [source("nope")], "not held: it may exist");
+    assert!(index.is_referenced(&source("nope")));
+    assert!(index.needs_read(&source("nope"), "1"));
+    // Read and found absent: a second user, or the same one again, needs no read.
+    let again = index.apply_workload(deployment("absent", env_from("nope"), json!({})));
+    assert!(again.is_empty());
     assert!(
         index
-            .apply_workload(deployment("absent", env_from("nope"), json!({})))
+            .apply_workload(deployment("absent-too", env_from("nope"), json!({})))
             .is_empty()
     );
+}
+
+#[test]
+fn only_referenced_sources_of_another_version_need_a_read() {
+    let mut index = index();
+    assert!(!index.needs_read(&source("app"), "1"), "held at this version");
+    assert!(index.needs_read(&source("app"), "2"));
+    assert!(!index.needs_read(&source("unused"), "1"), "no one references it");
+    assert!(
+        index
+            .apply_configmap(cm("unused", "1", json!({"a": "1"})))
+            .is_empty()
+    );
+    assert_eq!(index.len().1, 2, "an unreferenced source is not held");
 }
 
 #[test]
@@ -172,11 +198,11 @@ fn removing_workloads_and_namespaces_forgets_their_digests() {
     let mut index = index();
     index.remove_workload(&key("api"));
     index.remove_workload(&key("web"));
-    let entry = index.sources.get(&source("app")).expect("still exists");
     assert!(
-        entry.digests.is_empty(),
-        "no ConfigMap data or unused digests kept"
+        !index.sources.contains_key(&source("app")),
+        "a source no one references is not held"
     );
+    assert!(!index.needs_read(&source("other"), "1"));
     let dropped = index.retain_namespaces(|ns| ns != NS);
     assert_eq!(dropped, [key("other")]);
     assert_eq!(index.len(), (0, 0));

@@ -62,6 +62,7 @@ pub fn resets(shared: &Shared, request: &axum::http::request::Parts) -> bool {
         query: request.uri.query().map(str::to_owned),
         content_type: content_type.and_then(|v| v.to_str().ok()).map(str::to_owned),
         client,
+        metadata_only: super::Form::of(&request.headers) == super::Form::Metadata,
     });
     true
 }

@@ -12,7 +12,7 @@ use axum::{
 use serde_json::{Value, json};
 
 use super::{
-    Fault, Query, Recorded, Shared,
+    Fault, Form, META_API_VERSION, Query, Recorded, RequestKind, Shared,
     store::{Resource, Selector, by_path, key, merge},
     watch::{self, Scope},
 };
@@ -93,12 +93,14 @@ pub async fn handle(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let form = Form::of(&headers);
     let recorded = Recorded {
         method: method.to_string(),
         path: uri.path().to_owned(),
         query: raw.clone(),
         content_type: content_type.clone(),
         client: super::faults::client_of(&headers),
+        metadata_only: form == Form::Metadata,
     };
     if let Some(response) = intercept(&shared, recorded).await {
         return response;
@@ -115,26 +117,43 @@ pub async fn handle(
     };
     let query = Query::parse(raw.as_deref());
     let body: Option<Value> = serde_json::from_slice(&body).ok();
-    match (method, target.name.is_some()) {
-        (Method::GET, true) => get(&shared, &target),
+    let verb = match (&method, target.name.is_some()) {
+        (&Method::GET, true) => "get",
+        (&Method::GET, false) if is_watch(&query) => "watch",
+        (&Method::GET, false) => "list",
+        _ => "write",
+    };
+    let counter = RequestKind::new(verb, target.resource.plural, form);
+    let response = match (method, target.name.is_some()) {
+        (Method::GET, true) => get(&shared, &target, form),
         (Method::GET, false) if is_watch(&query) => {
-            watch::respond(shared.clone(), scope(&target, &query), &query)
+            return watch::respond(shared.clone(), scope(&target, &query, form), &query, counter);
         }
-        (Method::GET, false) => list(&shared, &target, &query),
+        (Method::GET, false) => list(&shared, &target, &query, form),
         (Method::POST, false) => create(&shared, &target, body),
         (Method::PUT, true) => replace(&shared, &target, body),
         (Method::PATCH, true) => patch(&shared, &target, content_type.as_deref(), body),
         (Method::DELETE, true) => delete(&shared, &target),
         _ => status(405, "MethodNotAllowed", "method not allowed".into()),
-    }
+    };
+    count_body(&shared, counter, response).await
+}
+
+/// Counts the bytes of a complete (non-streaming) response body under its request kind.
+async fn count_body(shared: &Shared, kind: RequestKind, response: Response) -> Response {
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    shared.sent(kind, bytes.len());
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 fn is_watch(query: &Query) -> bool {
     matches!(query.get("watch").as_deref(), Some("1" | "true"))
 }
 
-fn scope(target: &Target, query: &Query) -> Scope {
+fn scope(target: &Target, query: &Query, form: Form) -> Scope {
     Scope {
+        form,
         resource: target.resource,
         namespace: target.namespace.clone(),
         selector: Selector::parse(
@@ -158,16 +177,16 @@ fn missing(target: &Target) -> Response {
     status(404, "NotFound", message)
 }
 
-fn get(shared: &Shared, target: &Target) -> Response {
+fn get(shared: &Shared, target: &Target, form: Form) -> Response {
     match shared.objects.get(&object_key(target)) {
-        Some(object) => json_response(StatusCode::OK, &object),
+        Some(object) => json_response(StatusCode::OK, &form.object(&object)),
         None => missing(target),
     }
 }
 
-fn list(shared: &Shared, target: &Target, query: &Query) -> Response {
+fn list(shared: &Shared, target: &Target, query: &Query, form: Form) -> Response {
     use std::ops::Bound::{Excluded, Included, Unbounded};
-    let scope = scope(target, query);
+    let scope = scope(target, query, form);
     let prefix = format!("{}/{}", target.resource.group, target.resource.plural);
     let limit: usize = query.get("limit").and_then(|l| l.parse().ok()).unwrap_or(0);
     // The continue token is the last `namespace/name` returned; neither part contains '/'.
@@ -185,7 +204,7 @@ fn list(shared: &Shared, target: &Target, query: &Query) -> Response {
     let mut page = Vec::new();
     let mut next = String::new();
     for (k, v) in items.by_ref() {
-        page.push(v.clone());
+        page.push(form.object(v));
         if limit > 0 && page.len() == limit {
             next = format!("{}/{}", k.1, k.2);
             break;
@@ -194,8 +213,17 @@ fn list(shared: &Shared, target: &Target, query: &Query) -> Response {
     if items.next().is_none() {
         next.clear();
     }
-    let body = json!({"apiVersion": target.resource.api_version(),
-        "kind": format!("{}List", target.resource.kind),
+    let (api_version, kind) = match form {
+        Form::Full => (
+            target.resource.api_version(),
+            format!("{}List", target.resource.kind),
+        ),
+        Form::Metadata => (
+            META_API_VERSION.to_owned(),
+            "PartialObjectMetadataList".to_owned(),
+        ),
+    };
+    let body = json!({"apiVersion": api_version, "kind": kind,
         "metadata": {"resourceVersion": data.rv.to_string(), "continue": next}, "items": page});
     drop(data);
     json_response(StatusCode::OK, &body)

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::{
-    Query, Shared,
+    Form, META_API_VERSION, Query, RequestKind, Shared,
     store::{Change, Data, LogEntry, Resource, Selector},
 };
 
@@ -27,6 +27,8 @@ pub struct Scope {
     pub resource: Resource,
     pub namespace: Option<String>,
     pub selector: Selector,
+    /// Whole objects, or the metadata-only form.
+    pub form: Form,
 }
 
 impl Scope {
@@ -49,7 +51,7 @@ impl Scope {
             (Change::Modified, true, false) => "DELETED",
             _ => return None,
         };
-        Some(json!({"type": kind, "object": entry.object}))
+        Some(json!({"type": kind, "object": self.form.object(&entry.object)}))
     }
 
     /// Current matching objects, as a synthetic ADDED each (a watch from resourceVersion 0).
@@ -57,7 +59,7 @@ impl Scope {
         data.objects
             .iter()
             .filter(|(k, v)| self.covers(k) && self.selector.matches(v))
-            .map(|(_, v)| json!({"type": "ADDED", "object": v}))
+            .map(|(_, v)| json!({"type": "ADDED", "object": self.form.object(v)}))
             .collect()
     }
 }
@@ -74,8 +76,12 @@ fn gone(rv: u64, compacted: u64) -> Value {
         "message": format!("too old resource version: {rv} ({compacted})")}})
 }
 
-fn bookmark(resource: &Resource, rv: u64) -> Value {
-    json!({"type": "BOOKMARK", "object": {"kind": resource.kind, "apiVersion": resource.api_version(),
+fn bookmark(resource: &Resource, form: Form, rv: u64) -> Value {
+    let (kind, api_version) = match form {
+        Form::Full => (resource.kind.to_owned(), resource.api_version()),
+        Form::Metadata => ("PartialObjectMetadata".to_owned(), META_API_VERSION.to_owned()),
+    };
+    json!({"type": "BOOKMARK", "object": {"kind": kind, "apiVersion": api_version,
         "metadata": {"resourceVersion": rv.to_string()}}})
 }
 
@@ -95,8 +101,9 @@ fn snapshot(shared: &Shared, scope: &Scope) -> (Vec<Value>, u64) {
     (scope.initial(&data), data.rv)
 }
 
-pub fn respond(shared: Arc<Shared>, scope: Scope, query: &Query) -> Response {
+pub fn respond(shared: Arc<Shared>, scope: Scope, query: &Query, counter: RequestKind) -> Response {
     let (tx, rx) = mpsc::channel::<Bytes>(64);
+    let counted = shared.clone();
     let requested = query.get("resourceVersion").unwrap_or_default();
     let bookmarks = query.get("allowWatchBookmarks").as_deref() == Some("true");
     let timeout = query
@@ -143,7 +150,7 @@ pub fn respond(shared: Arc<Shared>, scope: Scope, query: &Query) -> Response {
             tokio::select! {
                 () = &mut notified => {}
                 () = tokio::time::sleep(bookmark_every), if bookmarks => {
-                    if tx.send(line(&bookmark(&scope.resource, from))).await.is_err() {
+                    if tx.send(line(&bookmark(&scope.resource, scope.form, from))).await.is_err() {
                         return;
                     }
                 }
@@ -152,8 +159,13 @@ pub fn respond(shared: Arc<Shared>, scope: Scope, query: &Query) -> Response {
             }
         }
     });
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
+    let stream = futures::stream::unfold(rx, move |mut rx| {
+        let counted = counted.clone();
+        async move {
+            let bytes = rx.recv().await?;
+            counted.sent(counter, bytes.len());
+            Some((Ok::<_, Infallible>(bytes), rx))
+        }
     });
     (
         StatusCode::OK,
