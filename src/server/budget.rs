@@ -61,12 +61,13 @@ mod tests {
 
     #[tokio::test]
     async fn room_is_given_back_when_a_reservation_drops() {
-        let budget = MemoryBudget::new(4 << 20);
+        let budget = MemoryBudget::new(3 * COST_PER_BODY_BYTE << 20);
         let wait = Duration::from_millis(50);
-        let first = budget.reserve(1 << 20, wait).await.expect("fits");
-        assert!(budget.reserve(1 << 20, wait).await.is_none(), "2 MiB of 4 MiB are held");
+        let first = budget.reserve(2 << 20, wait).await.expect("fits");
+        assert!(budget.reserve(2 << 20, wait).await.is_none(), "two thirds are held");
+        assert!(budget.reserve(1 << 20, wait).await.is_some(), "one third is free");
         drop(first);
-        assert!(budget.reserve(1 << 20, wait).await.is_some());
+        assert!(budget.reserve(2 << 20, wait).await.is_some());
     }
 
     #[tokio::test]
