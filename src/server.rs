@@ -307,3 +307,21 @@ fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> Error {
         source,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn accepted_connections_get_tcp_nodelay() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let client = TcpStream::connect(listener.local_addr().expect("addr"))
+            .await
+            .expect("connect");
+        let (accepted, _) = listener.accept().await.expect("accept");
+        assert!(!accepted.nodelay().expect("getsockopt"), "off by default");
+        set_nodelay(&accepted);
+        assert!(accepted.nodelay().expect("getsockopt"));
+        drop(client);
+    }
+}
