@@ -107,7 +107,9 @@ impl Serve {
             use std::io::BufRead;
             for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
                 let entry: Value = serde_json::from_str(&line).unwrap_or_default();
-                let address = entry["address"].as_str().and_then(|a| a.parse::<SocketAddr>().ok());
+                let address = entry["address"]
+                    .as_str()
+                    .and_then(|a| a.parse::<SocketAddr>().ok());
                 match (entry["message"].as_str(), address) {
                     (Some(m), Some(a)) if m.starts_with("webhook listening") => _ = tx.send((true, a)),
                     (Some(m), Some(a)) if m.starts_with("ops listening") => _ = tx.send((false, a)),
@@ -165,7 +167,8 @@ impl Serve {
         let started = Instant::now();
         let status = async {
             let mut tls = self.tls().await?;
-            tls.write_all(&headers(body.len(), "Connection: close\r\n")).await?;
+            tls.write_all(&headers(body.len(), "Connection: close\r\n"))
+                .await?;
             tls.write_all(body).await?;
             let mut reply = Vec::new();
             _ = tls.read_to_end(&mut reply).await;
@@ -265,7 +268,11 @@ async fn many(body: Arc<Vec<u8>>, concurrent: usize) {
 }
 
 /// Watches a connection: the time at which the server closed it (EOF, error or an answer).
-async fn closed_at(mut reader: impl AsyncRead + Unpin, started: Instant, closed: Arc<AtomicUsize>) -> Duration {
+async fn closed_at(
+    mut reader: impl AsyncRead + Unpin,
+    started: Instant,
+    closed: Arc<AtomicUsize>,
+) -> Duration {
     let mut buf = [0u8; 1024];
     loop {
         match reader.read(&mut buf).await {
@@ -447,10 +454,17 @@ async fn expect_continue() {
     let serve = Serve::start();
     let answer = async {
         let mut tls = serve.tls().await?;
-        tls.write_all(&headers(100 * MIB, "Expect: 100-continue\r\n")).await?;
+        tls.write_all(&headers(100 * MIB, "Expect: 100-continue\r\n"))
+            .await?;
         let mut reply = vec![0u8; 256];
         let n = tls.read(&mut reply).await?;
-        Ok::<_, std::io::Error>(String::from_utf8_lossy(&reply[..n]).lines().next().unwrap_or("").to_owned())
+        Ok::<_, std::io::Error>(
+            String::from_utf8_lossy(&reply[..n])
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_owned(),
+        )
     };
     match tokio::time::timeout(Duration::from_secs(5), answer).await {
         Ok(Ok(line)) => println!("   Content-Length 100 MiB with Expect: 100-continue: first line {line:?}"),
@@ -458,4 +472,3 @@ async fn expect_continue() {
         Err(_) => println!("   Content-Length 100 MiB with Expect: 100-continue: nothing in 5 s"),
     }
 }
-

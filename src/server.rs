@@ -22,15 +22,15 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 use tracing::{debug, info, warn};
 
-use self::{
-    budget::MemoryBudget,
-    deadline::{ConnClock, TimedIo},
-};
 pub use self::{
     budget::COST_PER_BODY_BYTE,
     limits::Limits,
     routes::{AppState, Readiness, ops_router, webhook_router},
     shutdown::signal,
+};
+use self::{
+    budget::MemoryBudget,
+    deadline::{ConnClock, TimedIo},
 };
 use crate::{
     Error, Result,
@@ -193,6 +193,17 @@ enum Listener {
     Ops,
 }
 
+impl Listener {
+    /// Webhook connections idle as long as the API server keeps them; probes and scrapes
+    /// open a connection per request, so an idle ops connection is only holding a slot.
+    fn idle_timeout(&self, limits: &Limits) -> Duration {
+        match self {
+            Listener::Webhook(_) => limits.idle_timeout,
+            Listener::Ops => limits.request_read_timeout,
+        }
+    }
+}
+
 /// Accepts connections until `shutdown`, at most `cap` open at once; returns the tracker
 /// of the open ones.
 async fn accept_loop(
@@ -245,7 +256,7 @@ async fn accept_loop(
         set_nodelay(&tcp);
         let (kind, router, watcher) = (kind.clone(), router.clone(), graceful.watcher());
         tokio::spawn(async move {
-            let clock = ConnClock::new(limits.request_read_timeout, limits.idle_timeout);
+            let clock = ConnClock::new(limits.request_read_timeout, kind.idle_timeout(&limits));
             match kind {
                 Listener::Webhook(tls) => {
                     let handshake = tokio::time::timeout(limits.request_read_timeout, tls.accept(tcp));
@@ -272,8 +283,13 @@ fn set_nodelay(tcp: &TcpStream) {
 }
 
 /// Serves HTTP/1.1 on one connection under its deadlines.
-async fn serve_connection<I>(io: I, clock: Arc<ConnClock>, router: axum::Router, watcher: Watcher, peer: SocketAddr)
-where
+async fn serve_connection<I>(
+    io: I,
+    clock: Arc<ConnClock>,
+    router: axum::Router,
+    watcher: Watcher,
+    peer: SocketAddr,
+) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = {

@@ -18,7 +18,8 @@ const KIND: &str = "AdmissionReview";
 /// the object only what the decision reads ([`super::lean`]).
 pub fn decode(body: &[u8]) -> Result<Request, InvalidReview> {
     let invalid = |e: serde_json::Error| InvalidReview(format!("invalid AdmissionReview: {e}"));
-    let review: Review = serde_json::from_value(super::lean::decode(body).map_err(invalid)?).map_err(invalid)?;
+    let review: Review =
+        serde_json::from_value(super::lean::decode(body).map_err(invalid)?).map_err(invalid)?;
     if review.types.api_version != API_VERSION || review.types.kind != KIND {
         return Err(InvalidReview(format!(
             "expected apiVersion {API_VERSION}, kind {KIND}; got {:?}, {:?}",

@@ -14,7 +14,7 @@ pub struct LimitArgs {
     /// answered 408 or closed.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub request_read_timeout: Duration,
-    /// Idle keep-alive connections are closed after this; keep it above the API server's
+    /// Idle keep-alive webhook connections are closed after this; keep it above the API server's
     /// 90 s so that it is always the API server that closes them.
     #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
     pub idle_timeout: Duration,
@@ -63,7 +63,10 @@ mod tests {
         let flags = Flags::try_parse_from(["confighash"]).expect("parses");
         let limits = flags.limits.limits();
         assert_eq!(limits, Limits::default());
-        assert!(limits.idle_timeout > Duration::from_secs(90), "above Go's idle timeout");
+        assert!(
+            limits.idle_timeout > Duration::from_secs(90),
+            "above Go's idle timeout"
+        );
     }
 
     #[test]

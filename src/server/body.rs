@@ -29,15 +29,25 @@ pub(super) async fn read(state: &AppState, request: Request<Body>) -> Result<Rea
         .extensions()
         .get::<BodyDeadline>()
         .map_or_else(|| Instant::now() + state.limits.request_read_timeout, |d| d.0);
-    let length = content_length(request.headers())?;
+    let length = content_length(request.headers()).map_err(bad_request)?;
     if length.is_some_and(|l| l > max) {
-        return Err(refuse(state, StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", too_large(max)));
+        return Err(refuse(
+            state,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            too_large(max),
+        ));
     }
     // Without a Content-Length (chunked), the body may grow to the limit.
     let expected = length.unwrap_or(max);
     let Some(room) = state.budget.reserve(expected, state.limits.budget_wait).await else {
         let reason = "server busy: no room for the request body in the memory budget; retry".to_owned();
-        return Err(refuse(state, StatusCode::SERVICE_UNAVAILABLE, "memory_budget", reason));
+        return Err(refuse(
+            state,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "memory_budget",
+            reason,
+        ));
     };
     let mut body = request.into_body().into_data_stream();
     let mut bytes = Vec::with_capacity(length.unwrap_or(0));
@@ -53,7 +63,12 @@ pub(super) async fn read(state: &AppState, request: Request<Body>) -> Result<Rea
             Ok(Some(Ok(data))) => data,
         };
         if bytes.len() + data.len() > max {
-            return Err(refuse(state, StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", too_large(max)));
+            return Err(refuse(
+                state,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                too_large(max),
+            ));
         }
         bytes.extend_from_slice(&data);
     }
@@ -64,7 +79,7 @@ fn too_large(max: usize) -> String {
     format!("request body exceeds {max} bytes")
 }
 
-fn content_length(headers: &HeaderMap) -> Result<Option<usize>, Response> {
+fn content_length(headers: &HeaderMap) -> Result<Option<usize>, String> {
     let Some(value) = headers.get(header::CONTENT_LENGTH) else {
         return Ok(None);
     };
@@ -74,7 +89,7 @@ fn content_length(headers: &HeaderMap) -> Result<Option<usize>, Response> {
         .to_str()
         .ok()
         .and_then(|v| v.trim().parse::<u64>().ok())
-        .ok_or_else(|| bad_request("invalid Content-Length".into()))?;
+        .ok_or_else(|| "invalid Content-Length".to_owned())?;
     Ok(Some(usize::try_from(length).unwrap_or(usize::MAX)))
 }
 

@@ -61,10 +61,13 @@ mod tests {
 
     #[tokio::test]
     async fn room_is_given_back_when_a_reservation_drops() {
-        let budget = MemoryBudget::new(3 * COST_PER_BODY_BYTE << 20);
+        let budget = MemoryBudget::new((3 * COST_PER_BODY_BYTE) << 20);
         let wait = Duration::from_millis(50);
         let first = budget.reserve(2 << 20, wait).await.expect("fits");
-        assert!(budget.reserve(2 << 20, wait).await.is_none(), "two thirds are held");
+        assert!(
+            budget.reserve(2 << 20, wait).await.is_none(),
+            "two thirds are held"
+        );
         assert!(budget.reserve(1 << 20, wait).await.is_some(), "one third is free");
         drop(first);
         assert!(budget.reserve(2 << 20, wait).await.is_some());
@@ -74,7 +77,10 @@ mod tests {
     async fn a_body_larger_than_the_budget_runs_alone() {
         let budget = MemoryBudget::new(1 << 20);
         let wait = Duration::from_millis(50);
-        let alone = budget.reserve(8 << 20, wait).await.expect("takes the whole budget");
+        let alone = budget
+            .reserve(8 << 20, wait)
+            .await
+            .expect("takes the whole budget");
         assert!(budget.reserve(1, wait).await.is_none());
         drop(alone);
     }

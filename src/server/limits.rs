@@ -9,7 +9,8 @@ pub struct Limits {
     /// Headers and body of a request, and the first request of a new connection, must
     /// arrive within this; a response must be taken by the client within it too.
     pub request_read_timeout: Duration,
-    /// An idle keep-alive connection is closed after this. Above Go's 90 s, so the API
+    /// An idle keep-alive webhook connection is closed after this (an idle ops connection
+    /// after `request_read_timeout`). Above Go's 90 s, so the API
     /// server (which keeps idle connections 90 s) closes first and never reuses a
     /// connection just as the server closes it.
     pub idle_timeout: Duration,

@@ -75,9 +75,7 @@ impl Readiness {
 
 /// `POST /mutate` (any query string, such as the API server's `?timeout=10s`).
 pub fn webhook_router(state: AppState) -> Router {
-    Router::new()
-        .route("/mutate", post(mutate))
-        .with_state(state)
+    Router::new().route("/mutate", post(mutate)).with_state(state)
 }
 
 /// `GET /metrics`, `GET /healthz`, `GET /readyz`.
