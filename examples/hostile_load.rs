@@ -170,11 +170,14 @@ impl Serve {
             tls.write_all(&headers(body.len(), "Connection: close\r\n"))
                 .await?;
             tls.write_all(body).await?;
+            // rustls keeps the last record until a flush.
+            tls.flush().await?;
             let mut reply = Vec::new();
             _ = tls.read_to_end(&mut reply).await;
             Ok::<_, std::io::Error>(status(&reply))
         };
-        (status.await.unwrap_or(0), started.elapsed())
+        let status = tokio::time::timeout(Duration::from_secs(120), status).await;
+        (status.ok().and_then(Result::ok).unwrap_or(0), started.elapsed())
     }
 }
 
@@ -183,6 +186,11 @@ impl Drop for Serve {
         _ = self.child.kill();
         _ = self.child.wait();
     }
+}
+
+async fn write_flushed(w: &mut (impl tokio::io::AsyncWrite + Unpin), bytes: &[u8]) -> std::io::Result<()> {
+    w.write_all(bytes).await?;
+    w.flush().await
 }
 
 fn headers(length: usize, extra: &str) -> Vec<u8> {
@@ -293,7 +301,7 @@ async fn slow_bodies(count: usize) {
     let (mut streams, mut failed) = (Vec::new(), 0);
     for _ in 0..count {
         match serve.tls().await {
-            Ok(mut tls) => match tls.write_all(&headers(8_388_000, "")).await {
+            Ok(mut tls) => match write_flushed(&mut tls, &headers(8_388_000, "")).await {
                 Ok(()) => streams.push(tls),
                 Err(_) => failed += 1,
             },
@@ -311,7 +319,7 @@ async fn slow_bodies(count: usize) {
             let trickle = async {
                 loop {
                     tokio::time::sleep(Duration::from_secs(1)).await;
-                    if slow && writer.write_all(b" ").await.is_err() {
+                    if slow && write_flushed(&mut writer, b" ").await.is_err() {
                         std::future::pending::<()>().await;
                     }
                 }
@@ -357,7 +365,7 @@ async fn stalled_bodies(count: usize) {
                 let (reader, mut writer) = tokio::io::split(tls);
                 let send = async {
                     _ = writer.write_all(&headers(8 * MIB, "")).await;
-                    _ = writer.write_all(&body).await;
+                    _ = write_flushed(&mut writer, &body).await;
                     std::future::pending::<()>().await
                 };
                 tokio::select! {
@@ -454,8 +462,7 @@ async fn expect_continue() {
     let serve = Serve::start();
     let answer = async {
         let mut tls = serve.tls().await?;
-        tls.write_all(&headers(100 * MIB, "Expect: 100-continue\r\n"))
-            .await?;
+        write_flushed(&mut tls, &headers(100 * MIB, "Expect: 100-continue\r\n")).await?;
         let mut reply = vec![0u8; 256];
         let n = tls.read(&mut reply).await?;
         Ok::<_, std::io::Error>(

@@ -72,6 +72,7 @@ async fn a_stalled_body_is_answered_408_and_closed() {
     let mut stream = tls(&webhook).await;
     stream.write_all(&head(1000, "")).await.expect("head");
     stream.write_all(b"{\"apiVersion\"").await.expect("part");
+    stream.flush().await.expect("flush");
     let reply = until_closed(&mut stream, Duration::from_secs(10))
         .await
         .expect("closed within 10 s");
@@ -86,7 +87,7 @@ async fn a_body_trickling_in_is_closed_at_the_deadline() {
     writer.write_all(&head(1000, "")).await.expect("head");
     let trickle = tokio::spawn(async move {
         // One byte every 100 ms keeps any per-read timeout from firing.
-        while writer.write_all(b" ").await.is_ok() {
+        while writer.write_all(b" ").await.is_ok() && writer.flush().await.is_ok() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });
@@ -105,6 +106,7 @@ async fn headers_that_never_end_are_closed() {
         .write_all(b"POST /mutate HTTP/1.1\r\nHost: localhost\r\n")
         .await
         .expect("part of a head");
+    stream.flush().await.expect("flush");
     // Within 5 s of a 1 s timeout (hyper's own header timeout was 10 s).
     assert!(
         until_closed(&mut stream, Duration::from_secs(5)).await.is_some(),
@@ -120,6 +122,7 @@ async fn an_oversized_length_with_expect_continue_gets_413_without_100() {
         .write_all(&head(100 << 20, "Expect: 100-continue\r\n"))
         .await
         .expect("head");
+    stream.flush().await.expect("flush");
     let reply = until_closed(&mut stream, Duration::from_secs(10))
         .await
         .expect("answered and closed within 10 s");
@@ -186,6 +189,7 @@ async fn a_request_that_finds_no_room_in_the_memory_budget_gets_503() {
     // A body that is announced but never sent holds the whole budget.
     let mut holder = tls(&webhook).await;
     holder.write_all(&head(64 << 10, "")).await.expect("head");
+    holder.flush().await.expect("flush");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let reply = webhook.mutate(&bytes(&create_review())).await;
     assert_eq!(reply.status, 503, "{}", reply.text());
