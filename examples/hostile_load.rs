@@ -293,47 +293,43 @@ async fn closed_at(
 }
 
 /// Half the connections send one body byte a second, half nothing, after headers that
-/// announce 8,388,000 bytes.
+/// announce 8,388,000 bytes. All connect at once; connections over the server's cap wait.
 async fn slow_bodies(count: usize) {
-    const WATCH: Duration = Duration::from_secs(25);
-    let serve = Serve::start();
+    const WATCH: Duration = Duration::from_secs(40);
+    let serve = Arc::new(Serve::start());
     serve.report("at start");
-    let (mut streams, mut failed) = (Vec::new(), 0);
-    for _ in 0..count {
-        match serve.tls().await {
-            Ok(mut tls) => match write_flushed(&mut tls, &headers(8_388_000, "")).await {
-                Ok(()) => streams.push(tls),
-                Err(_) => failed += 1,
-            },
-            Err(_) => failed += 1,
-        }
-    }
     let started = Instant::now();
-    let closed = Arc::new(AtomicUsize::new(0));
-    let mut tasks = Vec::new();
-    for (i, tls) in streams.into_iter().enumerate() {
-        let closed = closed.clone();
-        let (reader, mut writer) = tokio::io::split(tls);
-        let slow = i % 2 == 0;
-        tasks.push(tokio::spawn(async move {
-            let trickle = async {
-                loop {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    if slow && write_flushed(&mut writer, b" ").await.is_err() {
-                        std::future::pending::<()>().await;
+    let (opened, closed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let tasks: Vec<_> = (0..count)
+        .map(|i| {
+            let (serve, opened, closed) = (serve.clone(), opened.clone(), closed.clone());
+            tokio::spawn(async move {
+                let run = async {
+                    let mut tls = serve.tls().await.ok()?;
+                    write_flushed(&mut tls, &headers(8_388_000, "")).await.ok()?;
+                    opened.fetch_add(1, Ordering::Relaxed);
+                    let (reader, mut writer) = tokio::io::split(tls);
+                    let trickle = async {
+                        loop {
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            if i % 2 == 0 && write_flushed(&mut writer, b" ").await.is_err() {
+                                std::future::pending::<()>().await;
+                            }
+                        }
+                    };
+                    tokio::select! {
+                        at = closed_at(reader, started, closed) => Some(at),
+                        () = trickle => None,
                     }
-                }
-            };
-            tokio::select! {
-                at = closed_at(reader, started, closed) => Some(at),
-                () = trickle => None,
-                () = tokio::time::sleep(WATCH) => None,
-            }
-        }));
-    }
-    tokio::time::sleep(Duration::from_secs(5)).await;
+                };
+                tokio::time::timeout(WATCH, run).await.ok().flatten()
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(10)).await;
     serve.report(&format!(
-        "with {count} connections open 5 s after their headers ({failed} failed to connect)"
+        "10 s in: {} of {count} connections have sent their headers",
+        opened.load(Ordering::Relaxed)
     ));
     let mut times = Vec::new();
     for task in tasks {
@@ -341,10 +337,10 @@ async fn slow_bodies(count: usize) {
     }
     let latest = times.iter().max().map_or(0.0, Duration::as_secs_f64);
     println!(
-        "   closed by the server within {}s: {} of {} (last at {latest:.1}s)",
+        "   within {}s: {} of {count} sent their headers, {} were closed by the server (last at {latest:.1}s)",
         WATCH.as_secs(),
+        opened.load(Ordering::Relaxed),
         closed.load(Ordering::Relaxed),
-        count - failed
     );
     serve.report("at the end");
 }
@@ -397,11 +393,19 @@ async fn idle_ops(count: usize) {
     let serve = Serve::start();
     serve.report("at start");
     let ops = serve.ops;
+    let connects: Vec<_> = (0..count)
+        .map(|_| {
+            tokio::spawn(tokio::time::timeout(
+                Duration::from_secs(5),
+                TcpStream::connect(ops),
+            ))
+        })
+        .collect();
     let (mut streams, mut failed) = (Vec::new(), 0);
-    for _ in 0..count {
-        match TcpStream::connect(ops).await {
-            Ok(tcp) => streams.push(tcp),
-            Err(_) => failed += 1,
+    for connect in connects {
+        match connect.await.expect("task") {
+            Ok(Ok(tcp)) => streams.push(tcp),
+            _ => failed += 1,
         }
     }
     let started = Instant::now();
