@@ -273,6 +273,35 @@ async fn many(body: Arc<Vec<u8>>, concurrent: usize) {
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
     serve.report("after the answers");
+    // A refusal comes before the body is read, so a client still sending its body may see
+    // the connection reset instead of the 503: the server's own count says what happened.
+    println!("   refused by the server: {}", refusals(serve.ops).await);
+}
+
+/// The `confighash_refused_total` lines of `/metrics`, or "none".
+async fn refusals(ops: SocketAddr) -> String {
+    let metrics = async {
+        let mut tcp = TcpStream::connect(ops).await?;
+        tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut reply = Vec::new();
+        tcp.read_to_end(&mut reply).await?;
+        Ok::<_, std::io::Error>(String::from_utf8_lossy(&reply).into_owned())
+    };
+    let text = tokio::time::timeout(Duration::from_secs(5), metrics)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("confighash_refused_total{"))
+        .collect();
+    if lines.is_empty() {
+        "none".into()
+    } else {
+        lines.join(", ")
+    }
 }
 
 /// Watches a connection: the time at which the server closed it (EOF, error or an answer).
@@ -440,6 +469,16 @@ async fn idle_ops(count: usize) {
         }
     );
     serve.report("with the idle connections open");
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let later = tokio::time::timeout(Duration::from_secs(5), healthz(ops)).await;
+    println!(
+        "   /healthz 13 s after the connections opened (still open on the client side): {}",
+        match later {
+            Ok(Ok(s)) => format!("HTTP {s}"),
+            Ok(Err(e)) => format!("error {e}"),
+            Err(_) => "no answer in 5 s".into(),
+        }
+    );
     for task in tasks {
         _ = task.await;
     }
