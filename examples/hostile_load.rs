@@ -451,13 +451,13 @@ async fn idle_ops(count: usize) {
         })
         .collect();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let healthz = tokio::time::timeout(Duration::from_secs(5), healthz(ops)).await;
+    let probe = tokio::time::timeout(Duration::from_secs(5), healthz(ops)).await;
     let review = common::fixtures::bytes(&create_review());
     let webhook = tokio::time::timeout(Duration::from_secs(5), serve.post(&review)).await;
     println!(
         "   {} idle connections open ({failed} failed); /healthz: {}; a review: {}",
         count - failed,
-        match healthz {
+        match probe {
             Ok(Ok(s)) => format!("HTTP {s}"),
             Ok(Err(e)) => format!("error {e}"),
             Err(_) => "no answer in 5 s".into(),
