@@ -55,7 +55,7 @@ def test_limit_values_pass_through():
         "opsMaxConnections": "8",
         "memoryBudgetBytes": "33554432",
     }
-    args = []
+    args = MODES["default"].args()
     for key, value in sets.items():
         args += ["--set", f"server.limits.{key}={value}"]
     result = helm_template(args)
