@@ -2,6 +2,7 @@
 //!
 //! `prepare` and `decide` are pure; `review` adds the ConfigMap lookups between them.
 
+mod lean;
 pub mod patch;
 pub mod wire;
 pub mod workload;

@@ -1,12 +1,16 @@
 //! The command line (clap derive): `serve`, `review`, `hash` and `plan`.
 
+mod limits;
 mod watch;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
-pub use self::watch::{PlanArgs, WatchArgs};
+pub use self::{
+    limits::LimitArgs,
+    watch::{PlanArgs, WatchArgs},
+};
 use crate::{
     Error, Result,
     admission::{LookupErrorPolicy, Options},
@@ -73,6 +77,9 @@ pub struct ServeArgs {
     /// Largest request body accepted; larger ones get HTTP 413.
     #[arg(long, default_value_t = 8 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub limits: LimitArgs,
     /// After SIGTERM, how long in-flight requests may take before connections are closed.
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
     pub drain_timeout: Duration,

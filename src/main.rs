@@ -63,6 +63,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         secret_hash_key_secret,
         watch,
         max_body_bytes,
+        limits,
         drain_timeout,
         log_format,
     } = args;
@@ -93,6 +94,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         options: options.clone(),
         max_body_bytes,
         drain_timeout,
+        limits: limits.limits(),
     };
     let server = Server::bind(config).await?;
     let (stop, stopped) = signal_watch::channel(false);

@@ -36,13 +36,13 @@ struct RolloutLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct KindLabel {
-    kind: &'static str,
+struct ReasonLabel {
+    reason: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ReasonLabel {
-    reason: &'static str,
+struct KindLabel {
+    kind: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -74,6 +74,7 @@ pub struct Metrics {
     tls_reloads: Family<ResultLabel, Counter>,
     tls_expiry: Gauge<i64, AtomicI64>,
     watch: WatchMetrics,
+    refused: Family<ReasonLabel, Counter>,
 }
 
 /// The watcher's metrics (contract §9).
@@ -189,7 +190,14 @@ impl Metrics {
             tls_expiry.clone(),
         );
         let watch = WatchMetrics::default().register(&mut registry);
+        let refused = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "refused",
+            "Requests and connections refused by a limit (contract §12), by reason",
+            refused.clone(),
+        );
         Self {
+            refused,
             registry,
             watch,
             admissions,
@@ -228,6 +236,12 @@ impl Metrics {
         if n > 0 {
             self.lookups.get_or_create(&ResultLabel { result }).inc_by(n);
         }
+    }
+
+    /// Records a request or connection refused by a limit: `memory_budget`, `body_too_large`,
+    /// `read_timeout` or `ops_connections`.
+    pub fn refused(&self, reason: &'static str) {
+        self.refused.get_or_create(&ReasonLabel { reason }).inc();
     }
 
     /// Records a TLS load; `expiry` is the new certificate's notAfter.

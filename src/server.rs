@@ -1,6 +1,10 @@
 //! `serve`: the HTTPS webhook listener and the plain-HTTP ops listener, wired from the
 //! command line, with certificate reload, readiness and a graceful drain on SIGTERM.
 
+mod body;
+mod budget;
+mod deadline;
+mod limits;
 mod routes;
 mod shutdown;
 
@@ -8,16 +12,25 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use hyper_util::{
     rt::{TokioIo, TokioTimer},
-    server::graceful::GracefulShutdown,
-    service::TowerToHyperService,
+    server::graceful::{GracefulShutdown, Watcher},
 };
-use tokio::net::TcpListener;
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::Semaphore,
+};
 use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
 use tracing::{debug, info, warn};
 
 pub use self::{
+    budget::COST_PER_BODY_BYTE,
+    limits::Limits,
     routes::{AppState, Readiness, ops_router, webhook_router},
     shutdown::signal,
+};
+use self::{
+    budget::MemoryBudget,
+    deadline::{ConnClock, TimedIo},
 };
 use crate::{
     Error, Result,
@@ -27,9 +40,9 @@ use crate::{
     tls::{self, reload::CertStore},
 };
 
-// A client that opens a connection and sends nothing must not hold it forever.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+// Large enough for any request head the API server sends; small enough that many
+// connections streaming bodies at once hold little.
+const MAX_READ_BUFFER: usize = 64 * 1024;
 
 /// Everything `serve` needs, resolved from the command line.
 pub struct ServerConfig {
@@ -49,6 +62,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// `--drain-timeout`
     pub drain_timeout: Duration,
+    /// Time, connection and memory limits.
+    pub limits: Limits,
 }
 
 /// Bound listeners, ready to [`Server::run`].
@@ -78,6 +93,8 @@ impl Server {
             metrics,
             readiness: Readiness::default(),
             max_body_bytes: config.max_body_bytes,
+            limits: config.limits,
+            budget: MemoryBudget::new(config.limits.memory_budget_bytes),
         };
         state
             .readiness
@@ -122,15 +139,27 @@ impl Server {
             .spawn_reloader(config.tls_reload_interval, state.metrics.clone());
         let prober = tokio::spawn(routes::probe_source(state.clone()));
         let (stop_ops, ops_stopped) = tokio::sync::oneshot::channel::<()>();
-        let ops_server = axum::serve(ops, ops_router(state.clone()))
-            .with_graceful_shutdown(async { _ = ops_stopped.await });
-        let ops_task = tokio::spawn(async move { ops_server.await });
+        let ops_server = accept_loop(
+            ops,
+            Listener::Ops,
+            ops_router(state.clone()),
+            config.limits,
+            state.metrics.clone(),
+            async { _ = ops_stopped.await },
+        );
+        let ops_task = tokio::spawn(async move {
+            let open = ops_server.await;
+            // Probes and scrapes are short; an idle one is not waited for.
+            _ = tokio::time::timeout(Duration::from_secs(1), open.shutdown()).await;
+        });
 
         let tls = tls::server_config(config.certs.clone())?;
         let graceful = accept_loop(
             webhook,
-            TlsAcceptor::from(Arc::new(tls)),
+            Listener::Webhook(TlsAcceptor::from(Arc::new(tls))),
             webhook_router(state.clone()),
+            config.limits,
+            state.metrics.clone(),
             shutdown,
         )
         .await;
@@ -153,16 +182,59 @@ impl Server {
     }
 }
 
-/// Accepts TLS connections until `shutdown`; returns the tracker of the open ones.
+/// What a listener serves, and what it does when its connections are at the cap.
+#[derive(Clone)]
+enum Listener {
+    /// HTTPS; over the cap, new connections wait in the listen backlog (the API server's
+    /// requests are only delayed).
+    Webhook(TlsAcceptor),
+    /// Plain HTTP; over the cap, new connections are closed at once, so that the kubelet's
+    /// next probe finds the next free slot instead of queueing behind idle connections.
+    Ops,
+}
+
+impl Listener {
+    /// Webhook connections idle as long as the API server keeps them; probes and scrapes
+    /// open a connection per request, so an idle ops connection is only holding a slot.
+    fn idle_timeout(&self, limits: &Limits) -> Duration {
+        match self {
+            Listener::Webhook(_) => limits.idle_timeout,
+            Listener::Ops => limits.request_read_timeout,
+        }
+    }
+}
+
+/// Accepts connections until `shutdown`, at most `cap` open at once; returns the tracker
+/// of the open ones.
 async fn accept_loop(
     listener: TcpListener,
-    tls: TlsAcceptor,
+    kind: Listener,
     router: axum::Router,
+    limits: Limits,
+    metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()>,
 ) -> GracefulShutdown {
+    let cap = match kind {
+        Listener::Webhook(_) => limits.max_connections,
+        Listener::Ops => limits.ops_max_connections,
+    };
+    let slots = Arc::new(Semaphore::new(cap.max(1)));
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
+        let waiting_slot = match kind {
+            Listener::Webhook(_) => Some(slots.clone().acquire_owned()),
+            Listener::Ops => None,
+        };
+        let slot = match waiting_slot {
+            Some(waiting) => tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                // The semaphore is never closed.
+                slot = waiting => slot.ok(),
+            },
+            None => None,
+        };
         let (tcp, peer) = tokio::select! {
             biased;
             () = &mut shutdown => break,
@@ -176,32 +248,96 @@ async fn accept_loop(
                 }
             },
         };
-        let (tls, service, watcher) = (
-            tls.clone(),
-            TowerToHyperService::new(router.clone()),
-            graceful.watcher(),
-        );
+        let Some(slot) = slot.or_else(|| slots.clone().try_acquire_owned().ok()) else {
+            debug!(%peer, cap, "ops connection refused: at the connection cap");
+            metrics.refused("ops_connections");
+            continue;
+        };
+        set_nodelay(&tcp);
+        let (kind, router, watcher) = (kind.clone(), router.clone(), graceful.watcher());
         tokio::spawn(async move {
-            let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(tcp)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(e)) => return debug!(%peer, error = %e, "TLS handshake failed"),
-                Err(_) => return debug!(%peer, "TLS handshake timed out"),
-            };
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = watcher.watch(conn).await {
-                debug!(%peer, error = %e, "connection ended with an error");
+            let clock = ConnClock::new(limits.request_read_timeout, kind.idle_timeout(&limits));
+            match kind {
+                Listener::Webhook(tls) => {
+                    let handshake = tokio::time::timeout(limits.request_read_timeout, tls.accept(tcp));
+                    match handshake.await {
+                        Ok(Ok(stream)) => serve_connection(stream, clock, router, watcher, peer).await,
+                        Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
+                Listener::Ops => serve_connection(tcp, clock, router, watcher, peer).await,
             }
+            drop(slot);
         });
     }
     graceful
+}
+
+/// Small answers go out at once rather than waiting behind a delayed ACK (a TLS 1.3
+/// session ticket is written just before the first response).
+fn set_nodelay(tcp: &TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        debug!(error = %e, "cannot set TCP_NODELAY");
+    }
+}
+
+/// Serves HTTP/1.1 on one connection under its deadlines.
+async fn serve_connection<I>(
+    io: I,
+    clock: Arc<ConnClock>,
+    router: axum::Router,
+    watcher: Watcher,
+    peer: SocketAddr,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = {
+        let clock = clock.clone();
+        hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(clock.request_started());
+            let (clock, answer) = (clock.clone(), router.clone().oneshot(request));
+            async move {
+                let response = answer.await;
+                clock.request_finished();
+                response
+            }
+        })
+    };
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        // The connection's own deadlines (ConnClock) replace hyper's header timeout,
+        // which would also close idle keep-alive connections.
+        .header_read_timeout(None)
+        // Hyper's read buffer grows to this per connection while a body streams in.
+        .max_buf_size(MAX_READ_BUFFER)
+        .serve_connection(TokioIo::new(TimedIo::new(io, clock)), service);
+    if let Err(e) = watcher.watch(conn).await {
+        debug!(%peer, error = %e, "connection ended with an error");
+    }
 }
 
 fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> Error {
     move |source| Error::Io {
         context: context.to_owned(),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn accepted_connections_get_tcp_nodelay() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let client = TcpStream::connect(listener.local_addr().expect("addr"))
+            .await
+            .expect("connect");
+        let (accepted, _) = listener.accept().await.expect("accept");
+        assert!(!accepted.nodelay().expect("getsockopt"), "off by default");
+        set_nodelay(&accepted);
+        assert!(accepted.nodelay().expect("getsockopt"));
+        drop(client);
     }
 }

@@ -14,10 +14,12 @@ pub struct InvalidReview(pub String);
 const API_VERSION: &str = "admission.k8s.io/v1";
 const KIND: &str = "AdmissionReview";
 
-/// Decodes an `admission.k8s.io/v1` AdmissionReview and returns its request.
+/// Decodes an `admission.k8s.io/v1` AdmissionReview and returns its request, keeping of
+/// the object only what the decision reads ([`super::lean`]).
 pub fn decode(body: &[u8]) -> Result<Request, InvalidReview> {
+    let invalid = |e: serde_json::Error| InvalidReview(format!("invalid AdmissionReview: {e}"));
     let review: Review =
-        serde_json::from_slice(body).map_err(|e| InvalidReview(format!("invalid AdmissionReview: {e}")))?;
+        serde_json::from_value(super::lean::decode(body).map_err(invalid)?).map_err(invalid)?;
     if review.types.api_version != API_VERSION || review.types.kind != KIND {
         return Err(InvalidReview(format!(
             "expected apiVersion {API_VERSION}, kind {KIND}; got {:?}, {:?}",

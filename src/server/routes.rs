@@ -11,15 +11,20 @@ use std::{
 
 use axum::{
     Router,
-    body::Bytes,
-    extract::{DefaultBodyLimit, State, rejection::BytesRejection},
-    http::{HeaderMap, StatusCode, header},
+    body::Body,
+    extract::State,
+    http::{HeaderMap, Request, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
 use tokio::time::Instant;
 use tracing::{error, warn};
 
+use super::{
+    Limits,
+    body::{self, bad_request},
+    budget::MemoryBudget,
+};
 use crate::{admission, admission::Options, metrics::Metrics, source::Source};
 
 /// Shared state of both routers.
@@ -35,6 +40,10 @@ pub struct AppState {
     pub readiness: Readiness,
     /// Request body limit (413 above it).
     pub max_body_bytes: usize,
+    /// Time and connection limits.
+    pub limits: Limits,
+    /// Room for request bodies and their decoding.
+    pub budget: MemoryBudget,
 }
 
 /// What `/readyz` waits for.
@@ -66,11 +75,7 @@ impl Readiness {
 
 /// `POST /mutate` (any query string, such as the API server's `?timeout=10s`).
 pub fn webhook_router(state: AppState) -> Router {
-    let limit = state.max_body_bytes;
-    Router::new()
-        .route("/mutate", post(mutate))
-        .layer(DefaultBodyLimit::max(limit))
-        .with_state(state)
+    Router::new().route("/mutate", post(mutate)).with_state(state)
 }
 
 /// `GET /metrics`, `GET /healthz`, `GET /readyz`.
@@ -82,17 +87,16 @@ pub fn ops_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn mutate(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
-    let started = Instant::now();
-    let body = match body {
+async fn mutate(State(state): State<AppState>, request: Request<Body>) -> Response {
+    let body::ReadBody { bytes, _room } = match body::read(&state, request).await {
         Ok(body) => body,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            let reason = format!("request body exceeds {} bytes", state.max_body_bytes);
-            return (StatusCode::PAYLOAD_TOO_LARGE, reason + "\n").into_response();
-        }
-        Err(rejection) => return bad_request(rejection.body_text()),
+        Err(refused) => return refused,
     };
-    let request = match admission::decode(&body) {
+    let started = Instant::now();
+    let decoded = admission::decode(&bytes);
+    // The room stays taken until the answer; the body itself is no longer needed.
+    drop(bytes);
+    let request = match decoded {
         Ok(request) => request,
         Err(invalid) => return bad_request(invalid.to_string()),
     };
@@ -115,12 +119,6 @@ async fn mutate(State(state): State<AppState>, body: Result<Bytes, BytesRejectio
                 .into_response()
         }
     }
-}
-
-fn bad_request(reason: String) -> Response {
-    let line = reason.lines().next().unwrap_or("bad request").to_owned();
-    warn!(reason = %line, "rejected a malformed admission request");
-    (StatusCode::BAD_REQUEST, line + "\n").into_response()
 }
 
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {

@@ -62,6 +62,7 @@ pub struct WebhookOptions {
     pub max_body_bytes: usize,
     pub tls_reload_interval: Duration,
     pub drain_timeout: Duration,
+    pub limits: confighash::server::Limits,
     /// Serve these files instead of a fresh pair.
     pub tls: Option<DevCerts>,
 }
@@ -74,6 +75,7 @@ impl Default for WebhookOptions {
             max_body_bytes: 8 << 20,
             tls_reload_interval: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(5),
+            limits: Default::default(),
             tls: None,
         }
     }
@@ -111,6 +113,7 @@ impl Webhook {
             options: opts.options,
             max_body_bytes: opts.max_body_bytes,
             drain_timeout: opts.drain_timeout,
+            limits: opts.limits,
         };
         let server = Server::bind(config).await.expect("bind");
         let (addr, ops) = (server.webhook_addr(), server.ops_addr());
