@@ -16,6 +16,8 @@ pub mod error;
 pub mod hash_key;
 /// Prometheus metrics.
 pub mod metrics;
+/// Object names that can exist.
+pub mod name;
 /// The `review` and `hash` subcommands.
 pub mod offline;
 /// The `plan` subcommand: what the watcher would roll.

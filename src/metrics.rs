@@ -30,6 +30,11 @@ struct RolloutLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ComponentLabel {
+    component: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabel {
     kind: &'static str,
 }
@@ -41,6 +46,7 @@ pub struct Metrics {
     admissions: Family<AdmissionLabels, Counter>,
     admission_duration: Histogram,
     lookups: Family<ResultLabel, Counter>,
+    sources_over_limit: Family<ComponentLabel, Counter>,
     tls_reloads: Family<ResultLabel, Counter>,
     tls_expiry: Gauge<i64, AtomicI64>,
     watch: WatchMetrics,
@@ -104,6 +110,7 @@ impl Metrics {
         ));
         let lookups = Family::<ResultLabel, Counter>::default();
         let tls_reloads = Family::<ResultLabel, Counter>::default();
+        let sources_over_limit = Family::<ComponentLabel, Counter>::default();
         let tls_expiry = Gauge::<i64, AtomicI64>::default();
         registry.register(
             "admission_requests",
@@ -116,6 +123,11 @@ impl Metrics {
             admission_duration.clone(),
         );
         registry.register("configmap_lookups", "ConfigMap reads by result", lookups.clone());
+        registry.register(
+            "sources_over_limit",
+            "Workloads left unchanged because they reference more than --max-sources sources, by component",
+            sources_over_limit.clone(),
+        );
         registry.register(
             "tls_reloads",
             "TLS certificate reload attempts by result",
@@ -133,6 +145,7 @@ impl Metrics {
             admissions,
             admission_duration,
             lookups,
+            sources_over_limit,
             tls_reloads,
             tls_expiry,
         }
@@ -153,6 +166,9 @@ impl Metrics {
             outcome: decision.outcome.as_str(),
         };
         self.admissions.get_or_create(&labels).inc();
+        if decision.outcome == crate::admission::Outcome::TooManySources {
+            self.sources_over_limit("webhook");
+        }
         self.admission_duration.observe(seconds);
         let lookups = decision.lookups;
         self.lookup("found", lookups.found);
@@ -166,6 +182,14 @@ impl Metrics {
         if n > 0 {
             self.lookups.get_or_create(&ResultLabel { result }).inc_by(n);
         }
+    }
+
+    /// Records a workload left alone by `component` (`webhook` or `watcher`) because it
+    /// references more than `--max-sources` sources.
+    pub fn sources_over_limit(&self, component: &'static str) {
+        self.sources_over_limit
+            .get_or_create(&ComponentLabel { component })
+            .inc();
     }
 
     /// Records a TLS load; `expiry` is the new certificate's notAfter.

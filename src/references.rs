@@ -1,11 +1,20 @@
 //! What a pod template consumes (contract §3): every ConfigMap and Secret reference site,
-//! and the merged selection per source that the digest is computed over.
+//! and the merged selection per source that the digest is computed over. Names are
+//! checked here, once: a [`Reference`] holds only a valid [`Name`], and every other name
+//! becomes a [`Rejected`] that the answer warns about.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt,
+};
 
 use k8s_openapi::api::core::v1::{Container, KeyToPath, PodSpec};
 
-use crate::{annotations::AnnotationKeys, digest::SourceKind};
+use crate::{
+    annotations::AnnotationKeys,
+    digest::SourceKind,
+    name::{InvalidName, Name, quoted},
+};
 
 /// Which keys of a ConfigMap a reference takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +66,7 @@ pub struct Reference {
     /// ConfigMap or Secret.
     pub kind: SourceKind,
     /// Its name, in the workload's namespace.
-    pub name: String,
+    pub name: Name,
     /// Where it was found.
     pub via: Via,
     /// The container (or initContainer) for env references; `None` for volumes.
@@ -78,14 +87,106 @@ pub struct Selection {
 }
 
 /// A source: its kind and name.
-pub type SourceId = (SourceKind, String);
+pub type SourceId = (SourceKind, Name);
 
 /// The sources a workload consumes, in digest order: by kind, then bytewise by name.
 pub type References = BTreeMap<SourceId, Selection>;
 
-/// Every ConfigMap and Secret reference site of a pod spec: volumes, then initContainers,
-/// then containers. `imagePullSecrets` are not references: a new pull secret must not roll pods.
+/// A name that is not a valid object name, and where it was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// ConfigMap or Secret.
+    pub kind: SourceKind,
+    /// The name as written.
+    pub name: InvalidName,
+    /// Where it was found.
+    pub origin: Origin,
+}
+
+/// Where a rejected name was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A pod-template site; `container` for env references.
+    Template {
+        /// The kind of site.
+        via: Via,
+        /// The container (or initContainer) name, as written.
+        container: Option<String>,
+    },
+    /// The `extra-*` or `exclude-*` annotation with this key.
+    Annotation(String),
+}
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (kind, name) = (self.kind.kind(), quoted(&self.name.0));
+        write!(f, "confighash: {kind} name {name} ")?;
+        match &self.origin {
+            Origin::Annotation(key) => write!(f, "in annotation {key}")?,
+            Origin::Template { via, container } => {
+                let site = match via {
+                    Via::Volume => "a volume",
+                    Via::Projected => "a projected volume",
+                    Via::Env => "env",
+                    Via::EnvFrom => "envFrom",
+                    Via::Annotation => "an annotation",
+                };
+                write!(f, "in {site}")?;
+                if let Some(container) = container {
+                    write!(f, " of container {}", quoted(container))?;
+                }
+            }
+        }
+        write!(
+            f,
+            " is not a valid name (DNS-1123 subdomain); ignored"
+        )
+    }
+}
+
+/// A reference site before its name is checked.
+struct Raw {
+    kind: SourceKind,
+    name: String,
+    via: Via,
+    container: Option<String>,
+    optional: bool,
+    keys: Keys,
+}
+
+impl Raw {
+    fn check(self) -> Result<Reference, Rejected> {
+        match Name::new(self.name) {
+            Ok(name) => Ok(Reference {
+                kind: self.kind,
+                name,
+                via: self.via,
+                container: self.container,
+                optional: self.optional,
+                keys: self.keys,
+            }),
+            Err(name) => Err(Rejected {
+                kind: self.kind,
+                name,
+                origin: Origin::Template {
+                    via: self.via,
+                    container: self.container,
+                },
+            }),
+        }
+    }
+}
+
+/// Every ConfigMap and Secret reference site of a pod spec with a valid name: volumes,
+/// then initContainers, then containers. `imagePullSecrets` are not references: a new pull
+/// secret must not roll pods.
 pub fn sites(spec: &PodSpec) -> Vec<Reference> {
+    scan(spec).0
+}
+
+/// [`sites`], and the sites whose name is not valid, both in document order. An empty
+/// name is no name at all (the field was left out) and is neither.
+pub fn scan(spec: &PodSpec) -> (Vec<Reference>, Vec<Rejected>) {
     use SourceKind::{ConfigMap, Secret};
     let mut out = Vec::new();
     for volume in spec.volumes.iter().flatten() {
@@ -132,8 +233,14 @@ pub fn sites(spec: &PodSpec) -> Vec<Reference> {
     for container in spec.init_containers.iter().flatten().chain(&spec.containers) {
         container_sites(container, &mut out);
     }
-    out.retain(|r| !r.name.is_empty());
-    out
+    let (mut valid, mut rejected) = (Vec::new(), Vec::new());
+    for raw in out.into_iter().filter(|r| !r.name.is_empty()) {
+        match raw.check() {
+            Ok(reference) => valid.push(reference),
+            Err(bad) => rejected.push(bad),
+        }
+    }
+    (valid, rejected)
 }
 
 fn volume_ref(
@@ -142,8 +249,8 @@ fn volume_ref(
     via: Via,
     optional: Option<bool>,
     items: Option<&Vec<KeyToPath>>,
-) -> Reference {
-    Reference {
+) -> Raw {
+    Raw {
         kind,
         name: name.to_owned(),
         via,
@@ -153,9 +260,9 @@ fn volume_ref(
     }
 }
 
-fn container_sites(container: &Container, out: &mut Vec<Reference>) {
+fn container_sites(container: &Container, out: &mut Vec<Raw>) {
     use SourceKind::{ConfigMap, Secret};
-    let at = |kind, name: &str, via, optional: Option<bool>, keys| Reference {
+    let at = |kind, name: &str, via, optional: Option<bool>, keys| Raw {
         kind,
         name: name.to_owned(),
         via,
@@ -187,6 +294,16 @@ fn container_sites(container: &Container, out: &mut Vec<Reference>) {
     }
 }
 
+/// What a workload consumes: the merged references, and every name that was left out
+/// because it is not valid.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Found {
+    /// The merged references, valid names only.
+    pub references: References,
+    /// Names left out, in document order (template first, then annotations).
+    pub rejected: Vec<Rejected>,
+}
+
 /// The merged references of a pod template after the workload's `extra-*` and `exclude-*`
 /// annotations. Secrets count only when `secrets` is on (`--secrets`).
 pub fn find(
@@ -195,7 +312,17 @@ pub fn find(
     keys: &AnnotationKeys,
     secrets: bool,
 ) -> References {
-    let mut all = spec.map(sites).unwrap_or_default();
+    find_checked(spec, annotations, keys, secrets).references
+}
+
+/// [`find`], with the names that were left out as not valid.
+pub fn find_checked(
+    spec: Option<&PodSpec>,
+    annotations: &BTreeMap<String, String>,
+    keys: &AnnotationKeys,
+    secrets: bool,
+) -> Found {
+    let (mut all, mut rejected) = spec.map(scan).unwrap_or_default();
     let mut kinds = vec![(
         SourceKind::ConfigMap,
         &keys.extra_configmaps,
@@ -205,20 +332,34 @@ pub fn find(
         kinds.push((SourceKind::Secret, &keys.extra_secrets, &keys.exclude_secrets));
     } else {
         all.retain(|r| r.kind != SourceKind::Secret);
+        rejected.retain(|r| r.kind != SourceKind::Secret);
     }
     for (kind, extra, exclude) in kinds {
-        all.extend(list(annotations.get(extra)).map(|name| Reference {
+        let mut names = |key: &String| {
+            let (valid, invalid) = names(annotations.get(key));
+            rejected.extend(invalid.into_iter().map(|name| Rejected {
+                kind,
+                name,
+                origin: Origin::Annotation(key.clone()),
+            }));
+            valid
+        };
+        let extras = names(extra);
+        let excluded: BTreeSet<Name> = names(exclude).into_iter().collect();
+        all.extend(extras.into_iter().map(|name| Reference {
             kind,
-            name: name.to_owned(),
+            name,
             via: Via::Annotation,
             container: None,
             optional: false,
             keys: Keys::All,
         }));
-        let excluded: BTreeSet<&str> = list(annotations.get(exclude)).collect();
-        all.retain(|r| r.kind != kind || !excluded.contains(r.name.as_str()));
+        all.retain(|r| r.kind != kind || !excluded.contains(&r.name));
     }
-    merge(all)
+    Found {
+        references: merge(all),
+        rejected,
+    }
 }
 
 /// Merges reference sites per source (contract §3).
@@ -242,13 +383,22 @@ pub fn merge(sites: impl IntoIterator<Item = Reference>) -> References {
     merged
 }
 
-/// The names in a comma-separated annotation value, trimmed, empty ones dropped.
-fn list(value: Option<&String>) -> impl Iterator<Item = &str> {
-    value
+/// The names in a comma-separated annotation value, trimmed, empty ones dropped: the
+/// valid ones, and the others.
+fn names(value: Option<&String>) -> (Vec<Name>, Vec<InvalidName>) {
+    let (mut valid, mut invalid) = (Vec::new(), Vec::new());
+    let listed = value
         .into_iter()
         .flat_map(|v| v.split(','))
         .map(str::trim)
-        .filter(|n| !n.is_empty())
+        .filter(|n| !n.is_empty());
+    for name in listed {
+        match Name::new(name) {
+            Ok(name) => valid.push(name),
+            Err(bad) => invalid.push(bad),
+        }
+    }
+    (valid, invalid)
 }
 
 #[cfg(test)]
@@ -269,8 +419,8 @@ mod tests {
     /// Expected references; a name `secret/x` is the Secret `x`, any other a ConfigMap.
     fn refs(entries: &[(&str, Keys, bool)]) -> References {
         let id = |n: &str| match n.strip_prefix("secret/") {
-            Some(name) => (SourceKind::Secret, name.to_string()),
-            None => (SourceKind::ConfigMap, n.to_string()),
+            Some(name) => (SourceKind::Secret, Name::new(name).expect("valid")),
+            None => (SourceKind::ConfigMap, Name::new(n).expect("valid")),
         };
         entries
             .iter()

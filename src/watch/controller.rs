@@ -30,6 +30,7 @@ use crate::{
     admission::workload::Workload,
     digest::SourceKind,
     metrics::Metrics,
+    name::Name,
     source::{ClusterSource, Object},
 };
 
@@ -209,6 +210,9 @@ impl Controller {
                     seen.insert(key.clone());
                 }
                 let missing = self.index.apply_workload(w);
+                for _ in 0..self.index.take_over_limit() {
+                    self.metrics.sources_over_limit("watcher");
+                }
                 if self.live {
                     self.read_sources(missing).await;
                 }
@@ -241,7 +245,9 @@ impl Controller {
                 return;
             }
             Event::InitApply(object) | Event::Apply(object) => {
-                let key = source_key(kind, &object);
+                let Some(key) = source_key(kind, &object) else {
+                    return;
+                };
                 if !self.watched(Some(&key.0)) {
                     return;
                 }
@@ -250,7 +256,10 @@ impl Controller {
                 }
                 self.index.apply_source(kind, object)
             }
-            Event::Delete(object) => self.index.remove_source(&source_key(kind, &object)),
+            Event::Delete(object) => match source_key(kind, &object) {
+                Some(key) => self.index.remove_source(&key),
+                None => return,
+            },
             Event::InitDone => {
                 let seen = self.sources_relist.remove(&kind).unwrap_or_default();
                 let keys = self.index.source_keys();
@@ -286,13 +295,16 @@ impl Controller {
     }
 }
 
-fn source_key(kind: SourceKind, object: &Object) -> SourceKey {
+/// The index key of a source event; `None` for a name no reference can hold (the API
+/// server stores none, so such an event is not ours).
+fn source_key(kind: SourceKind, object: &Object) -> Option<SourceKey> {
     let meta = match object {
         Object::ConfigMap(cm) => &cm.metadata,
         Object::Secret(secret) => &secret.metadata,
     };
     let namespace = meta.namespace.clone().unwrap_or_default();
-    (namespace, (kind, meta.name.clone().unwrap_or_default()))
+    let name = Name::new(meta.name.clone().unwrap_or_default()).ok()?;
+    Some((namespace, (kind, name)))
 }
 
 fn key_of(w: &Workload) -> WorkloadKey {

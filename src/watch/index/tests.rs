@@ -5,12 +5,16 @@ use super::*;
 
 const NS: &str = "demo";
 
+fn n(name: &str) -> crate::name::Name {
+        crate::name::Name::new(name).expect("valid name")
+    }
+
 fn options() -> Options {
     Options::default()
 }
 
 fn source(name: &str) -> SourceKey {
-    (NS.into(), (SourceKind::ConfigMap, name.into()))
+    (NS.into(), (SourceKind::ConfigMap, n(name)))
 }
 
 fn cm(name: &str, rv: &str, data: Value) -> ConfigMap {
@@ -110,7 +114,7 @@ fn the_rollout_carries_the_annotations_admission_computes() {
 
     let target = Target::new(NS.into(), workload, &options());
     let app = Object::ConfigMap(cm("app", "1", json!({"a": "1", "b": "2"})));
-    let lookups = Lookups::from([((SourceKind::ConfigMap, "app".to_string()), Some(app))]);
+    let lookups = Lookups::from([((SourceKind::ConfigMap, n("app")), Some(app))]);
     let decided = admission::decide(&target, &lookups, &options());
     assert_eq!(rollout.desired, decided.desired);
     assert_eq!(rollout.resource_version, "7");
