@@ -95,6 +95,7 @@ pub async fn handle(
         query: raw.clone(),
         content_type: content_type.clone(),
     };
+    let _open = shared.load.request();
     if let Some(response) = intercept(&shared, recorded).await {
         return response;
     }
