@@ -13,10 +13,6 @@ use tokio::sync::Semaphore;
 use super::Object;
 use crate::{Error, Result, digest::SourceKind, name::Name};
 
-/// API reads in flight at once across every admission of this process. The client opens
-/// at most one connection per request in flight, so this bounds connections as well.
-pub const MAX_CONCURRENT_READS: usize = 64;
-
 /// Reads through a kube client.
 #[derive(Clone)]
 pub struct ClusterSource {
@@ -28,11 +24,15 @@ pub struct ClusterSource {
 const PROBE_NAME: &str = "confighash-readiness-probe";
 
 impl ClusterSource {
+    /// API reads in flight at once across every admission of this process. The client
+    /// opens at most one connection per request in flight, so this bounds connections too.
+    pub const MAX_CONCURRENT_READS: usize = 64;
+
     /// Wraps a configured client.
     pub fn new(client: Client) -> Self {
         Self {
             client,
-            reads: Arc::new(Semaphore::new(MAX_CONCURRENT_READS)),
+            reads: Arc::new(Semaphore::new(Self::MAX_CONCURRENT_READS)),
         }
     }
 
