@@ -176,7 +176,7 @@ mod tests {
 
     use super::*;
 
-fn n(name: &str) -> crate::name::Name {
+    fn n(name: &str) -> crate::name::Name {
         crate::name::Name::new(name).expect("valid name")
     }
 

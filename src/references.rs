@@ -137,10 +137,7 @@ impl fmt::Display for Rejected {
                 }
             }
         }
-        write!(
-            f,
-            " is not a valid name (DNS-1123 subdomain); ignored"
-        )
+        write!(f, " is not a valid name (DNS-1123 subdomain); ignored")
     }
 }
 

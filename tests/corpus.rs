@@ -99,7 +99,14 @@ fn found_entries(sites: Vec<Reference>) -> BTreeSet<Entry> {
             Via::EnvFrom => "envFrom",
             Via::Annotation => "annotation",
         };
-        entries.insert((kind, site.name.to_string(), via.into(), site.container, site.optional, keys));
+        entries.insert((
+            kind,
+            site.name.to_string(),
+            via.into(),
+            site.container,
+            site.optional,
+            keys,
+        ));
     }
     let env = env_keys
         .into_iter()

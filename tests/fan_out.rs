@@ -39,7 +39,10 @@ async fn ten_thousand_sources_are_not_read_and_the_workload_is_left_unchanged() 
     let reply = webhook.mutate(&bytes(&review_with_env_from(10_000))).await.json();
     assert_eq!(reply["response"]["allowed"], true, "{reply}");
     assert!(reply["response"].get("patch").is_none(), "never a partial digest");
-    let warnings = reply["response"]["warnings"].as_array().expect("warnings").clone();
+    let warnings = reply["response"]["warnings"]
+        .as_array()
+        .expect("warnings")
+        .clone();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     let warning = warnings[0].as_str().expect("text");
     assert!(
@@ -52,10 +55,7 @@ async fn ten_thousand_sources_are_not_read_and_the_workload_is_left_unchanged() 
         metrics.contains("confighash_sources_over_limit_total{component=\"webhook\"} 1"),
         "{metrics}"
     );
-    assert!(
-        metrics.contains("outcome=\"too_many_sources\"} 1"),
-        "{metrics}"
-    );
+    assert!(metrics.contains("outcome=\"too_many_sources\"} 1"), "{metrics}");
 }
 
 #[tokio::test]
@@ -132,5 +132,9 @@ async fn concurrent_admissions_share_one_bounded_pool_of_reads() {
         "{} requests at once",
         api.max_concurrent_requests()
     );
-    assert!(api.max_open_connections() <= limit + 1, "{}", api.max_open_connections());
+    assert!(
+        api.max_open_connections() <= limit + 1,
+        "{}",
+        api.max_open_connections()
+    );
 }

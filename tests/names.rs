@@ -30,8 +30,13 @@ fn update_with_extra(extra: &str) -> Value {
 }
 
 fn warnings(reply: &Value) -> Vec<String> {
-    let list = reply["response"]["warnings"].as_array().cloned().unwrap_or_default();
-    list.iter().map(|w| w.as_str().unwrap_or_default().to_owned()).collect()
+    let list = reply["response"]["warnings"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    list.iter()
+        .map(|w| w.as_str().unwrap_or_default().to_owned())
+        .collect()
 }
 
 /// Every request for one ConfigMap by name (not the watcher's lists and watches), and any
@@ -39,7 +44,9 @@ fn warnings(reply: &Value) -> Vec<String> {
 fn configmap_requests(api: &FakeApi) -> Vec<(String, Option<String>)> {
     api.requests()
         .into_iter()
-        .filter(|r| r.path.contains("/configmaps/") || r.path.contains("kube-system") || r.path.contains(".."))
+        .filter(|r| {
+            r.path.contains("/configmaps/") || r.path.contains("kube-system") || r.path.contains("..")
+        })
         .map(|r| (r.path, r.query))
         .collect()
 }
@@ -52,7 +59,10 @@ fn assert_only_valid_names_requested(api: &FakeApi) {
             path.starts_with("/api/v1/namespaces/demo/configmaps/") && VALID.contains(&name),
             "unexpected request {path} {query:?}"
         );
-        assert!(query.as_deref().is_none_or(|q| !q.contains("watch")), "{path} {query:?}");
+        assert!(
+            query.as_deref().is_none_or(|q| !q.contains("watch")),
+            "{path} {query:?}"
+        );
     }
 }
 
@@ -214,12 +224,19 @@ async fn webhook_review_and_watcher_agree_on_an_object_with_invalid_names() {
             .clone()
     };
     eventually("the watcher rolls web", async || {
-        stored()["confighash.io/config-hash"] != object(&review)["spec"]["template"]["metadata"]["annotations"]["confighash.io/config-hash"]
+        stored()["confighash.io/config-hash"]
+            != object(&review)["spec"]["template"]["metadata"]["annotations"]["confighash.io/config-hash"]
     })
     .await;
     let by_watcher = stored();
-    assert_eq!(by_watcher["confighash.io/config-hash"], by_webhook["confighash.io/config-hash"]);
-    assert_eq!(by_watcher["confighash.io/sources"], by_webhook["confighash.io/sources"]);
+    assert_eq!(
+        by_watcher["confighash.io/config-hash"],
+        by_webhook["confighash.io/config-hash"]
+    );
+    assert_eq!(
+        by_watcher["confighash.io/sources"],
+        by_webhook["confighash.io/sources"]
+    );
     watcher.stop().await;
     assert_only_valid_names_requested(&api);
 }

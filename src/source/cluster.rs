@@ -58,7 +58,11 @@ impl ClusterSource {
             + std::fmt::Debug,
     {
         // The semaphore is never closed, so acquiring fails only if it were.
-        let _permit = self.reads.acquire().await.map_err(|_| Error::Config("read limiter closed".into()))?;
+        let _permit = self
+            .reads
+            .acquire()
+            .await
+            .map_err(|_| Error::Config("read limiter closed".into()))?;
         let api: Api<K> = Api::namespaced(self.client.clone(), namespace);
         api.get_opt(name).await.map_err(|source| Error::Lookup {
             kind: kind.kind(),
@@ -72,8 +76,6 @@ impl ClusterSource {
     pub async fn probe(&self) -> Result<()> {
         let namespace = self.client.default_namespace();
         let name = Name::new(PROBE_NAME).map_err(|e| Error::Config(e.to_string()))?;
-        self.get(SourceKind::ConfigMap, namespace, &name)
-            .await
-            .map(drop)
+        self.get(SourceKind::ConfigMap, namespace, &name).await.map(drop)
     }
 }

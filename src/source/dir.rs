@@ -95,18 +95,30 @@ pub fn parse_documents(text: &str, origin: &Path) -> Result<Vec<Value>> {
 
 /// The objects a document holds: the `items` of a list (`kind: List` as kubectl prints
 /// it, or a typed one such as `ConfigMapList` or `DeploymentList`), else the document.
+/// Items of a typed list may leave out `apiVersion` and `kind`, as the API server does;
+/// they take the list's.
 pub fn objects(doc: Value) -> Vec<Value> {
-    let is_list = doc
-        .get("kind")
-        .and_then(Value::as_str)
-        .is_some_and(|kind| kind.ends_with("List"));
-    match doc {
-        Value::Object(mut map) if is_list => match map.remove("items") {
-            Some(Value::Array(items)) => items,
-            _ => Vec::new(),
-        },
-        doc => vec![doc],
+    let Value::Object(mut map) = doc else {
+        return vec![doc];
+    };
+    let list_kind = map.get("kind").and_then(Value::as_str).unwrap_or_default();
+    let Some(item_kind) = list_kind.strip_suffix("List").map(str::to_owned) else {
+        return vec![Value::Object(map)];
+    };
+    let api_version = map.get("apiVersion").cloned();
+    let Some(Value::Array(mut items)) = map.remove("items") else {
+        return Vec::new();
+    };
+    if !item_kind.is_empty() {
+        for item in items.iter_mut().filter_map(Value::as_object_mut) {
+            item.entry("kind")
+                .or_insert_with(|| Value::from(item_kind.as_str()));
+            if let Some(api_version) = &api_version {
+                item.entry("apiVersion").or_insert_with(|| api_version.clone());
+            }
+        }
     }
+    items
 }
 
 type Meta = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -195,7 +207,10 @@ mod tests {
             source.get(cm, "any", &name("b")).is_some(),
             "a file without namespace matches any"
         );
-        assert!(source.get(cm, "x", &name("s")).is_none(), "a Secret is not a ConfigMap");
+        assert!(
+            source.get(cm, "x", &name("s")).is_none(),
+            "a Secret is not a ConfigMap"
+        );
         assert!(source.get(SourceKind::Secret, "x", &name("s")).is_some());
     }
 

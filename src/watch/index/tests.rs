@@ -6,8 +6,8 @@ use super::*;
 const NS: &str = "demo";
 
 fn n(name: &str) -> crate::name::Name {
-        crate::name::Name::new(name).expect("valid name")
-    }
+    crate::name::Name::new(name).expect("valid name")
+}
 
 fn options() -> Options {
     Options::default()
