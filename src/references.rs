@@ -567,6 +567,48 @@ mod tests {
     }
 
     #[test]
+    fn invalid_names_are_rejected_where_they_were_found() {
+        let pod = spec(json!({
+            "volumes": [{"name": "v", "configMap": {"name": "Upper"}},
+                {"name": "p", "projected": {"sources": [{"configMap": {"name": "a..b"}}]}},
+                {"name": "s", "secret": {"secretName": "bad secret"}}],
+            "initContainers": [{"name": "init", "envFrom": [{"configMapRef": {"name": "-dash"}}]}],
+            "containers": [{"name": "main", "env": [
+                {"name": "A", "valueFrom": {"configMapKeyRef": {"name": "ok", "key": "k"}}},
+                {"name": "B", "valueFrom": {"configMapKeyRef": {"name": "wé", "key": "k"}}}]}]}));
+        let annotations = BTreeMap::from([
+            (
+                "confighash.io/extra-configmaps".to_string(),
+                "flags routes, good".to_string(),
+            ),
+            (
+                "confighash.io/exclude-configmaps".to_string(),
+                "ok,under_score".to_string(),
+            ),
+        ]);
+        let found = find_checked(Some(&pod), &annotations, &keys(), false);
+        assert_eq!(found.references, refs(&[("good", Keys::All, false)]));
+        let got: Vec<String> = found.rejected.iter().map(ToString::to_string).collect();
+        let expected = [
+            r#"ConfigMap name "Upper" in a volume"#,
+            r#"ConfigMap name "a..b" in a projected volume"#,
+            r#"ConfigMap name "-dash" in envFrom of container "init""#,
+            r#"ConfigMap name "wé" in env of container "main""#,
+            r#"ConfigMap name "flags routes" in annotation confighash.io/extra-configmaps"#,
+            r#"ConfigMap name "under_score" in annotation confighash.io/exclude-configmaps"#,
+        ];
+        assert_eq!(got.len(), expected.len(), "{got:#?}");
+        for (warning, what) in got.iter().zip(expected) {
+            assert_eq!(
+                *warning,
+                format!("confighash: {what} is not a valid name (DNS-1123 subdomain); ignored")
+            );
+        }
+        let with_secrets = find_checked(Some(&pod), &annotations, &keys(), true);
+        assert!(with_secrets.rejected.iter().any(|r| r.name.0 == "bad secret"));
+    }
+
+    #[test]
     fn sites_keep_document_order_and_containers() {
         let pod = spec(json!({
             "volumes": [{"name": "v", "configMap": {"name": "vol"}}],

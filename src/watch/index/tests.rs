@@ -200,3 +200,38 @@ fn a_skipped_workload_is_not_followed() {
         [key("api")]
     );
 }
+
+#[test]
+fn invalid_names_are_neither_indexed_nor_looked_up() {
+    let mut index = Index::new(options());
+    let containers = json!([{"name": "c", "envFrom": [
+        {"configMapRef": {"name": "app"}},
+        {"configMapRef": {"name": "x?watch=true"}},
+        {"configMapRef": {"name": "../../kube-system/configmaps/kubeadm-config"}}]}]);
+    let missing = index.apply_workload(deployment("web", containers, json!({})));
+    assert!(missing.is_empty());
+    let users: Vec<SourceKey> = index.users.keys().cloned().collect();
+    assert_eq!(users, [source("app")], "only the valid name is followed");
+    // A source event under an invalid name (which the API server never sends) is dropped.
+    assert!(index.apply_configmap(cm("Not_Valid", "1", json!({}))).is_empty());
+    assert_eq!(index.len(), (1, 0));
+}
+
+#[test]
+fn a_workload_over_max_sources_is_never_held_or_rolled() {
+    let mut index = Index::new(Options {
+        max_sources: 2,
+        ..options()
+    });
+    let containers = json!([{"name": "c", "envFrom": [
+        {"configMapRef": {"name": "a"}}, {"configMapRef": {"name": "b"}}, {"configMapRef": {"name": "c"}}]}]);
+    let stamped = json!({"confighash.io/config-hash": "sha256:stale"});
+    index.apply_workload(deployment("web", containers, stamped.clone()));
+    assert_eq!(index.take_over_limit(), 1);
+    assert_eq!(index.take_over_limit(), 0, "taken once");
+    assert_eq!(index.len(), (0, 0));
+    assert!(index.stale().is_empty() && index.rollout(&key("web")).is_none());
+    // Back under the limit, it is held again.
+    index.apply_workload(deployment("web", env_from("a"), stamped));
+    assert_eq!(index.len().0, 1);
+}
