@@ -189,7 +189,7 @@ check "shellcheck certs/generate.sh ci/chart/check.sh" "$shellcheck" certs/gener
 # ---------------------------------------------------------------------------------------
 
 check "helm template in every mode + schema and contract checks (pytest)" \
-    python3 -m pytest -p no:cacheprovider -v -rs --color=no ci/chart/test_chart.py
+    python3 -m pytest -p no:cacheprovider -v -rs --color=no ci/chart/
 
 # ---------------------------------------------------------------------------------------
 
