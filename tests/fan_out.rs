@@ -138,3 +138,34 @@ async fn concurrent_admissions_share_one_bounded_pool_of_reads() {
         api.max_open_connections()
     );
 }
+
+/// Figures, not a check: `cargo test --test fan_out -- --ignored --nocapture`. One
+/// admission of a Deployment with 10,000 distinct envFrom ConfigMaps (all existing), with
+/// the default `--max-sources` and with a limit high enough that all are read; prints the
+/// GETs, the most requests in flight and the most connections the API server saw.
+#[tokio::test]
+#[ignore = "reports figures"]
+async fn fan_out_figures() {
+    for max_sources in [256, 20_000] {
+        let api = FakeApi::start().await;
+        for i in 0..10_000 {
+            api.put_configmap("demo", &format!("cm-{i}"), &[("k", "v")]);
+        }
+        let options = Options {
+            max_sources,
+            lookup_timeout: Duration::from_secs(60),
+            ..Default::default()
+        };
+        let webhook = Webhook::on_cluster(&api, options).await;
+        let started = std::time::Instant::now();
+        let reply = webhook.mutate(&bytes(&review_with_env_from(10_000))).await.json();
+        println!(
+            "--max-sources {max_sources}: patched={} GETs={} max in flight={} max connections={} answer after {:?}",
+            reply["response"]["patch"].is_string(),
+            configmap_gets(&api),
+            api.max_concurrent_requests(),
+            api.max_open_connections(),
+            started.elapsed()
+        );
+    }
+}
