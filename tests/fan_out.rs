@@ -169,3 +169,34 @@ async fn fan_out_figures() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_watcher_never_rolls_a_workload_over_max_sources() {
+    use common::watcher::{
+        Watcher, barrier, config, env_from, opt_in, patched, put_sentinel, put_stamped, workload,
+    };
+    let api = FakeApi::start().await;
+    opt_in(&api, "demo");
+    for name in ["a", "b", "c"] {
+        api.put_configmap("demo", name, &[("k", "v")]);
+    }
+    put_sentinel(&api, "demo").await;
+    let mut wide = workload("Deployment", "demo", "wide", env_from("a"));
+    wide["spec"]["template"]["spec"]["containers"][0]["envFrom"] = json!([
+        {"configMapRef": {"name": "a"}}, {"configMapRef": {"name": "b"}}, {"configMapRef": {"name": "c"}}]);
+    put_stamped(&api, wide).await;
+    let mut config = config("a");
+    config.options.max_sources = 2;
+    let watcher = Watcher::start(&api, config);
+    watcher.synced().await;
+
+    api.put_configmap("demo", "a", &[("k", "changed")]);
+    barrier(&api, "demo", 1).await;
+    assert_eq!(patched(&api, "deployments", "demo", "wide"), 0);
+    assert!(
+        watcher.metric("confighash_sources_over_limit_total{component=\"watcher\"}") >= 1.0,
+        "{}",
+        watcher.metrics.encode()
+    );
+    watcher.stop().await;
+}
