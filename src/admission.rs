@@ -21,16 +21,12 @@ use crate::{
     annotations::{self, AnnotationKeys},
     digest::{self, Sources},
     hash_key::HashKey,
-    references::{self, References, Rejected},
+    references::{self, References, Rejections},
     source::{Lookups, Object, Source},
 };
 
 /// Default for `--max-sources`.
 pub const DEFAULT_MAX_SOURCES: usize = 256;
-
-/// Rejected names warned about one by one; the rest share one warning, so a hostile list
-/// cannot swell the answer.
-const MAX_NAME_WARNINGS: usize = 32;
 
 /// The review as the API server sends it.
 pub type Review = AdmissionReview<DynamicObject>;
@@ -118,8 +114,8 @@ pub struct Target {
     pub workload: Workload,
     /// What its pod template consumes.
     pub references: References,
-    /// Names left out because they are not valid; each gets a warning.
-    pub rejected: Vec<Rejected>,
+    /// Names left out because they are not valid; the first few get a warning each.
+    pub rejected: Rejections,
 }
 
 impl Target {
@@ -149,18 +145,12 @@ impl Target {
         Ok(())
     }
 
-    /// One warning per rejected name (the first few), and one for the rest.
+    /// One warning per rejected name (the first few), and one for the rest: a hostile
+    /// list cannot swell the answer.
     pub fn name_warnings(&self) -> Vec<String> {
-        let mut warnings: Vec<String> = Vec::new();
-        for rejected in &self.rejected {
-            let warning = rejected.to_string();
-            if !warnings.contains(&warning) {
-                warnings.push(warning);
-            }
-        }
-        if warnings.len() > MAX_NAME_WARNINGS {
-            let more = warnings.len() - MAX_NAME_WARNINGS;
-            warnings.truncate(MAX_NAME_WARNINGS);
+        let mut warnings: Vec<String> = self.rejected.kept.iter().map(ToString::to_string).collect();
+        if self.rejected.more > 0 {
+            let more = self.rejected.more;
             warnings.push(format!("confighash: {more} more invalid names ignored"));
         }
         warnings

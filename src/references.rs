@@ -141,6 +141,37 @@ impl fmt::Display for Rejected {
     }
 }
 
+/// The names left out as invalid: the first few in full, for the warnings that name them,
+/// and a count of the rest, so a hostile list costs no memory beyond its own text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rejections {
+    /// The first [`Rejections::KEPT`] distinct rejections, in document order.
+    pub kept: Vec<Rejected>,
+    /// How many more were found.
+    pub more: usize,
+}
+
+impl Rejections {
+    /// How many rejections are kept in full.
+    pub const KEPT: usize = 32;
+
+    fn add(&mut self, rejected: Rejected) {
+        if self.kept.contains(&rejected) {
+            return;
+        }
+        if self.kept.len() < Self::KEPT {
+            self.kept.push(rejected);
+        } else {
+            self.more += 1;
+        }
+    }
+
+    /// True when no name was rejected.
+    pub fn is_empty(&self) -> bool {
+        self.kept.is_empty()
+    }
+}
+
 /// A reference site before its name is checked.
 struct Raw {
     kind: SourceKind,
@@ -178,12 +209,13 @@ impl Raw {
 /// then initContainers, then containers. `imagePullSecrets` are not references: a new pull
 /// secret must not roll pods.
 pub fn sites(spec: &PodSpec) -> Vec<Reference> {
-    scan(spec).0
+    scan(spec, true).0
 }
 
-/// [`sites`], and the sites whose name is not valid, both in document order. An empty
-/// name is no name at all (the field was left out) and is neither.
-pub fn scan(spec: &PodSpec) -> (Vec<Reference>, Vec<Rejected>) {
+/// [`sites`] (without Secret sites unless `secrets`), and the sites whose name is not
+/// valid, both in document order. An empty name is no name at all (the field was left
+/// out) and is neither.
+pub fn scan(spec: &PodSpec, secrets: bool) -> (Vec<Reference>, Rejections) {
     use SourceKind::{ConfigMap, Secret};
     let mut out = Vec::new();
     for volume in spec.volumes.iter().flatten() {
@@ -230,11 +262,12 @@ pub fn scan(spec: &PodSpec) -> (Vec<Reference>, Vec<Rejected>) {
     for container in spec.init_containers.iter().flatten().chain(&spec.containers) {
         container_sites(container, &mut out);
     }
-    let (mut valid, mut rejected) = (Vec::new(), Vec::new());
-    for raw in out.into_iter().filter(|r| !r.name.is_empty()) {
+    let (mut valid, mut rejected) = (Vec::new(), Rejections::default());
+    let counted = |r: &Raw| !r.name.is_empty() && (secrets || r.kind != SourceKind::Secret);
+    for raw in out.into_iter().filter(counted) {
         match raw.check() {
             Ok(reference) => valid.push(reference),
-            Err(bad) => rejected.push(bad),
+            Err(bad) => rejected.add(bad),
         }
     }
     (valid, rejected)
@@ -298,7 +331,7 @@ pub struct Found {
     /// The merged references, valid names only.
     pub references: References,
     /// Names left out, in document order (template first, then annotations).
-    pub rejected: Vec<Rejected>,
+    pub rejected: Rejections,
 }
 
 /// The merged references of a pod template after the workload's `extra-*` and `exclude-*`
@@ -319,7 +352,7 @@ pub fn find_checked(
     keys: &AnnotationKeys,
     secrets: bool,
 ) -> Found {
-    let (mut all, mut rejected) = spec.map(scan).unwrap_or_default();
+    let (mut all, mut rejected) = spec.map(|spec| scan(spec, secrets)).unwrap_or_default();
     let mut kinds = vec![(
         SourceKind::ConfigMap,
         &keys.extra_configmaps,
@@ -329,17 +362,16 @@ pub fn find_checked(
         kinds.push((SourceKind::Secret, &keys.extra_secrets, &keys.exclude_secrets));
     } else {
         all.retain(|r| r.kind != SourceKind::Secret);
-        rejected.retain(|r| r.kind != SourceKind::Secret);
     }
     for (kind, extra, exclude) in kinds {
         let mut names = |key: &String| {
-            let (valid, invalid) = names(annotations.get(key));
-            rejected.extend(invalid.into_iter().map(|name| Rejected {
-                kind,
-                name,
-                origin: Origin::Annotation(key.clone()),
-            }));
-            valid
+            names(annotations.get(key), |name| {
+                rejected.add(Rejected {
+                    kind,
+                    name,
+                    origin: Origin::Annotation(key.clone()),
+                })
+            })
         };
         let extras = names(extra);
         let excluded: BTreeSet<Name> = names(exclude).into_iter().collect();
@@ -380,10 +412,10 @@ pub fn merge(sites: impl IntoIterator<Item = Reference>) -> References {
     merged
 }
 
-/// The names in a comma-separated annotation value, trimmed, empty ones dropped: the
-/// valid ones, and the others.
-fn names(value: Option<&String>) -> (Vec<Name>, Vec<InvalidName>) {
-    let (mut valid, mut invalid) = (Vec::new(), Vec::new());
+/// The valid names in a comma-separated annotation value, trimmed, empty ones dropped;
+/// each invalid one goes to `invalid`.
+fn names(value: Option<&String>, mut invalid: impl FnMut(InvalidName)) -> Vec<Name> {
+    let mut valid = Vec::new();
     let listed = value
         .into_iter()
         .flat_map(|v| v.split(','))
@@ -392,10 +424,10 @@ fn names(value: Option<&String>) -> (Vec<Name>, Vec<InvalidName>) {
     for name in listed {
         match Name::new(name) {
             Ok(name) => valid.push(name),
-            Err(bad) => invalid.push(bad),
+            Err(bad) => invalid(bad),
         }
     }
-    (valid, invalid)
+    valid
 }
 
 #[cfg(test)]
@@ -588,7 +620,7 @@ mod tests {
         ]);
         let found = find_checked(Some(&pod), &annotations, &keys(), false);
         assert_eq!(found.references, refs(&[("good", Keys::All, false)]));
-        let got: Vec<String> = found.rejected.iter().map(ToString::to_string).collect();
+        let got: Vec<String> = found.rejected.kept.iter().map(ToString::to_string).collect();
         let expected = [
             r#"ConfigMap name "Upper" in a volume"#,
             r#"ConfigMap name "a..b" in a projected volume"#,
@@ -605,7 +637,29 @@ mod tests {
             );
         }
         let with_secrets = find_checked(Some(&pod), &annotations, &keys(), true);
-        assert!(with_secrets.rejected.iter().any(|r| r.name.0 == "bad secret"));
+        assert!(
+            with_secrets
+                .rejected
+                .kept
+                .iter()
+                .any(|r| r.name.0 == "bad secret")
+        );
+        assert_eq!(found.rejected.more, 0);
+    }
+
+    #[test]
+    fn only_the_first_rejections_are_kept_and_the_rest_counted() {
+        let list: Vec<String> = (0..1000).map(|i| format!("Bad{i}")).collect();
+        let annotations = BTreeMap::from([
+            ("confighash.io/extra-configmaps".to_string(), list.join(",")),
+            (
+                "confighash.io/exclude-configmaps".to_string(),
+                "Bad0,Bad0".to_string(),
+            ),
+        ]);
+        let found = find_checked(None, &annotations, &keys(), false);
+        assert_eq!(found.rejected.kept.len(), Rejections::KEPT);
+        assert_eq!(found.rejected.more, 1000 - Rejections::KEPT + 2);
     }
 
     #[test]

@@ -90,15 +90,20 @@ fuzz_target!(|input: Input| {
         .iter()
         .filter(|n| !n.is_empty() && !model_valid_name(n))
         .count();
-    let from_annotations = found
-        .rejected
-        .iter()
-        .filter(|r| matches!(r.origin, Origin::Annotation(_)))
-        .count();
-    assert_eq!(from_annotations, invalid_in_annotations);
-    assert_eq!(found.rejected.len() - from_annotations, invalid_in_template);
-    for rejected in &found.rejected {
+    let rejected = &found.rejected;
+    let invalid = invalid_in_annotations + invalid_in_template;
+    assert!(rejected.kept.len() <= references::Rejections::KEPT);
+    assert!(rejected.kept.len() + rejected.more <= invalid);
+    assert_eq!(rejected.kept.is_empty(), invalid == 0);
+    if invalid <= references::Rejections::KEPT {
+        assert_eq!(rejected.more, 0);
+    }
+    for rejected in &rejected.kept {
         assert!(!model_valid_name(&rejected.name.0), "{rejected:?}");
+        assert!(
+            matches!(rejected.origin, Origin::Annotation(_) | Origin::Template { .. }),
+            "{rejected:?}"
+        );
         let warning = rejected.to_string();
         assert!(warning.len() < 1024, "{} bytes", warning.len());
         assert!(!warning.chars().any(char::is_control), "{warning:?}");
@@ -127,5 +132,5 @@ fuzz_target!(|input: Input| {
     };
     let target = Target::new("ns".into(), Workload::Deployment(deployment), &options);
     assert_eq!(target.references, found.references);
-    assert!(target.name_warnings().len() <= 33);
+    assert!(target.name_warnings().len() <= references::Rejections::KEPT + 1);
 });
