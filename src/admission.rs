@@ -123,7 +123,8 @@ impl Target {
     pub fn new(namespace: String, workload: Workload, options: &Options) -> Self {
         let annotations = workload.metadata().annotations.clone().unwrap_or_default();
         let spec = workload.template().spec.as_ref();
-        let found = references::find_checked(spec, &annotations, &options.keys, options.secrets.is_some());
+        let secrets = options.secrets.is_some();
+        let found = references::find_checked(spec, &annotations, &options.keys, secrets, options.max_sources);
         Self {
             namespace,
             workload,
@@ -135,10 +136,8 @@ impl Target {
     /// Fails when the workload references more distinct sources than `--max-sources`:
     /// then nothing is read and no digest is made (a partial one would be wrong).
     pub fn check_fan_out(&self, options: &Options) -> crate::Result<()> {
-        let count = self.references.len();
-        if count > options.max_sources {
+        if self.references.len() > options.max_sources {
             return Err(crate::Error::TooManySources {
-                count,
                 max: options.max_sources,
             });
         }

@@ -22,12 +22,8 @@ pub enum Error {
     #[error("ConfigMap/Secret lookups exceeded the {0:?} budget")]
     LookupTimeout(std::time::Duration),
     /// A workload references more distinct sources than `--max-sources`.
-    #[error(
-        "{count} distinct ConfigMaps and Secrets referenced, more than --max-sources {max}; none were read"
-    )]
+    #[error("more than --max-sources {max} distinct ConfigMaps and Secrets referenced; none were read")]
     TooManySources {
-        /// Distinct sources referenced.
-        count: usize,
         /// The limit.
         max: usize,
     },

@@ -4,7 +4,7 @@
 //! becomes a [`Rejected`] that the answer warns about.
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::{BTreeMap, BTreeSet, HashSet},
     fmt,
 };
 
@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{Container, KeyToPath, PodSpec};
 use crate::{
     annotations::AnnotationKeys,
     digest::SourceKind,
-    name::{InvalidName, Name, quoted},
+    name::{InvalidName, Name, is_dns1123_subdomain, quoted},
 };
 
 /// Which keys of a ConfigMap a reference takes.
@@ -342,17 +342,20 @@ pub fn find(
     keys: &AnnotationKeys,
     secrets: bool,
 ) -> References {
-    find_checked(spec, annotations, keys, secrets).references
+    find_checked(spec, annotations, keys, secrets, usize::MAX).references
 }
 
-/// [`find`], with the names that were left out as not valid.
+/// [`find`], with the names that were left out as not valid. Once more than `limit`
+/// sources are found, the names left in the `extra-*` annotations are not read: the
+/// workload is over the limit anyway, and a long list must not cost memory per name.
 pub fn find_checked(
     spec: Option<&PodSpec>,
     annotations: &BTreeMap<String, String>,
     keys: &AnnotationKeys,
     secrets: bool,
+    limit: usize,
 ) -> Found {
-    let (mut all, mut rejected) = spec.map(|spec| scan(spec, secrets)).unwrap_or_default();
+    let (sites, mut rejected) = spec.map(|spec| scan(spec, secrets)).unwrap_or_default();
     let mut kinds = vec![(
         SourceKind::ConfigMap,
         &keys.extra_configmaps,
@@ -360,74 +363,102 @@ pub fn find_checked(
     )];
     if secrets {
         kinds.push((SourceKind::Secret, &keys.extra_secrets, &keys.exclude_secrets));
-    } else {
-        all.retain(|r| r.kind != SourceKind::Secret);
     }
-    for (kind, extra, exclude) in kinds {
-        let mut names = |key: &String| {
-            names(annotations.get(key), |name| {
-                rejected.add(Rejected {
-                    kind,
+    // Exclusions borrow the annotation text: a set of slices, no copy of each name.
+    let mut excluded: Vec<(SourceKind, HashSet<&str>, Rejections)> = Vec::new();
+    for (kind, _, exclude) in &kinds {
+        let mut invalid = Rejections::default();
+        let names: HashSet<&str> =
+            valid_names(annotations.get(*exclude), *kind, exclude, &mut invalid).collect();
+        excluded.push((*kind, names, invalid));
+    }
+    let is_excluded = |kind: SourceKind, name: &str| {
+        excluded
+            .iter()
+            .any(|(k, names, _)| *k == kind && names.contains(name))
+    };
+    let mut references = merge(sites.into_iter().filter(|r| !is_excluded(r.kind, &r.name)));
+    for (kind, extra, _) in &kinds {
+        let mut extras = valid_names(annotations.get(*extra), *kind, extra, &mut rejected);
+        while references.len() <= limit {
+            let Some(name) = extras.next() else { break };
+            if is_excluded(*kind, name) {
+                continue;
+            }
+            let Ok(name) = Name::new(name) else { continue };
+            merge_into(
+                &mut references,
+                Reference {
+                    kind: *kind,
                     name,
-                    origin: Origin::Annotation(key.clone()),
-                })
-            })
-        };
-        let extras = names(extra);
-        let excluded: BTreeSet<Name> = names(exclude).into_iter().collect();
-        all.extend(extras.into_iter().map(|name| Reference {
-            kind,
-            name,
-            via: Via::Annotation,
-            container: None,
-            optional: false,
-            keys: Keys::All,
-        }));
-        all.retain(|r| r.kind != kind || !excluded.contains(&r.name));
+                    via: Via::Annotation,
+                    container: None,
+                    optional: false,
+                    keys: Keys::All,
+                },
+            );
+        }
     }
-    Found {
-        references: merge(all),
-        rejected,
+    // Warnings keep document order: template, then each kind's extra and exclude lists.
+    for (_, _, invalid) in excluded {
+        for one in invalid.kept {
+            rejected.add(one);
+        }
+        rejected.more += invalid.more;
     }
+    Found { references, rejected }
 }
 
 /// Merges reference sites per source (contract §3).
 pub fn merge(sites: impl IntoIterator<Item = Reference>) -> References {
     let mut merged = References::new();
     for site in sites {
-        let selection = Selection {
-            keys: site.keys,
-            optional: site.optional,
-        };
-        let id = (site.kind, site.name);
-        let merged_selection = match merged.remove(&id) {
-            Some(prev) => Selection {
-                keys: prev.keys.union(selection.keys),
-                optional: prev.optional && selection.optional,
-            },
-            None => selection,
-        };
-        merged.insert(id, merged_selection);
+        merge_into(&mut merged, site);
     }
     merged
 }
 
-/// The valid names in a comma-separated annotation value, trimmed, empty ones dropped;
-/// each invalid one goes to `invalid`.
-fn names(value: Option<&String>, mut invalid: impl FnMut(InvalidName)) -> Vec<Name> {
-    let mut valid = Vec::new();
-    let listed = value
+/// Adds one site: the union of keys, optional only if every reference is.
+fn merge_into(merged: &mut References, site: Reference) {
+    let selection = Selection {
+        keys: site.keys,
+        optional: site.optional,
+    };
+    let id = (site.kind, site.name);
+    let merged_selection = match merged.remove(&id) {
+        Some(prev) => Selection {
+            keys: prev.keys.union(selection.keys),
+            optional: prev.optional && selection.optional,
+        },
+        None => selection,
+    };
+    merged.insert(id, merged_selection);
+}
+
+/// The valid names of a comma-separated annotation value, trimmed, empty ones dropped,
+/// read lazily; each invalid one is added to `rejected` as found in annotation `key`.
+fn valid_names<'v: 'r, 'r>(
+    value: Option<&'v String>,
+    kind: SourceKind,
+    key: &'r str,
+    rejected: &'r mut Rejections,
+) -> impl Iterator<Item = &'v str> + 'r {
+    value
         .into_iter()
         .flat_map(|v| v.split(','))
         .map(str::trim)
-        .filter(|n| !n.is_empty());
-    for name in listed {
-        match Name::new(name) {
-            Ok(name) => valid.push(name),
-            Err(bad) => invalid(bad),
-        }
-    }
-    valid
+        .filter(|n| !n.is_empty())
+        .filter(move |name| {
+            let valid = is_dns1123_subdomain(name);
+            if !valid {
+                rejected.add(Rejected {
+                    kind,
+                    name: InvalidName((*name).to_owned()),
+                    origin: Origin::Annotation(key.to_owned()),
+                });
+            }
+            valid
+        })
 }
 
 #[cfg(test)]
@@ -618,7 +649,7 @@ mod tests {
                 "ok,under_score".to_string(),
             ),
         ]);
-        let found = find_checked(Some(&pod), &annotations, &keys(), false);
+        let found = find_checked(Some(&pod), &annotations, &keys(), false, usize::MAX);
         assert_eq!(found.references, refs(&[("good", Keys::All, false)]));
         let got: Vec<String> = found.rejected.kept.iter().map(ToString::to_string).collect();
         let expected = [
@@ -636,7 +667,7 @@ mod tests {
                 format!("confighash: {what} is not a valid name (DNS-1123 subdomain); ignored")
             );
         }
-        let with_secrets = find_checked(Some(&pod), &annotations, &keys(), true);
+        let with_secrets = find_checked(Some(&pod), &annotations, &keys(), true, usize::MAX);
         assert!(
             with_secrets
                 .rejected
@@ -657,9 +688,10 @@ mod tests {
                 "Bad0,Bad0".to_string(),
             ),
         ]);
-        let found = find_checked(None, &annotations, &keys(), false);
+        let found = find_checked(None, &annotations, &keys(), false, usize::MAX);
         assert_eq!(found.rejected.kept.len(), Rejections::KEPT);
-        assert_eq!(found.rejected.more, 1000 - Rejections::KEPT + 2);
+        // Bad0 counts once more, from the exclude list, however often it repeats there.
+        assert_eq!(found.rejected.more, 1000 - Rejections::KEPT + 1);
     }
 
     #[test]

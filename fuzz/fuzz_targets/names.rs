@@ -63,7 +63,7 @@ fuzz_target!(|input: Input| {
         }],
         ..Default::default()
     };
-    let found = references::find_checked(Some(&spec), &annotations, &keys, input.secrets);
+    let found = references::find_checked(Some(&spec), &annotations, &keys, input.secrets, usize::MAX);
 
     for (kind, name) in found.references.keys() {
         assert!(model_valid_name(name), "invalid reference {kind:?} {name:?}");
