@@ -2,7 +2,8 @@
 //! arbitrary strings: nothing that is not a valid name (contract §3, checked against a model
 //! written apart from the crate) ever comes out as a reference; every valid extra name that
 //! is not excluded does; every invalid one is rejected with a bounded, control-free
-//! warning; and the warnings of one answer stay bounded however long the lists are.
+//! warning; the warnings of one answer stay bounded however long the lists are; and a
+//! `--max-sources` limit gives the full answer when it fits and an over-limit one when not.
 #![no_main]
 
 use std::collections::BTreeMap;
@@ -30,6 +31,8 @@ struct Input {
     /// Names of `envFrom` ConfigMaps in the template.
     template: Vec<String>,
     secrets: bool,
+    /// A `--max-sources` to check the early stop against the full answer.
+    limit: u8,
 }
 
 fn listed(value: &str) -> impl Iterator<Item = &str> {
@@ -69,7 +72,11 @@ fuzz_target!(|input: Input| {
         assert!(model_valid_name(name), "invalid reference {kind:?} {name:?}");
         assert!(input.secrets || *kind == SourceKind::ConfigMap);
     }
-    let mut kinds = vec![(SourceKind::ConfigMap, &input.extra_configmaps, &input.exclude_configmaps)];
+    let mut kinds = vec![(
+        SourceKind::ConfigMap,
+        &input.extra_configmaps,
+        &input.exclude_configmaps,
+    )];
     if input.secrets {
         kinds.push((SourceKind::Secret, &input.extra_secrets, &input.exclude_secrets));
     }
@@ -80,16 +87,31 @@ fuzz_target!(|input: Input| {
             if !model_valid_name(name) {
                 continue;
             }
-            let present = found.references.keys().any(|(k, n)| *k == kind && n.as_str() == name);
+            let present = found
+                .references
+                .keys()
+                .any(|(k, n)| *k == kind && n.as_str() == name);
             assert_eq!(present, !excluded.contains(&name), "{kind:?} {name:?}");
         }
-        invalid_in_annotations += listed(extra).chain(listed(exclude)).filter(|n| !model_valid_name(n)).count();
+        invalid_in_annotations += listed(extra)
+            .chain(listed(exclude))
+            .filter(|n| !model_valid_name(n))
+            .count();
     }
     let invalid_in_template = input
         .template
         .iter()
         .filter(|n| !n.is_empty() && !model_valid_name(n))
         .count();
+    // With a limit, the answer is the full one when it fits, and over the limit when not.
+    let limit = usize::from(input.limit);
+    let limited = references::find_checked(Some(&spec), &annotations, &keys, input.secrets, limit);
+    if found.references.len() <= limit {
+        assert_eq!(limited.references, found.references);
+    } else {
+        assert!(limited.references.len() > limit);
+    }
+
     let rejected = &found.rejected;
     let invalid = invalid_in_annotations + invalid_in_template;
     assert!(rejected.kept.len() <= references::Rejections::KEPT);
