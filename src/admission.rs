@@ -22,9 +22,12 @@ use crate::{
     annotations::{self, AnnotationKeys},
     digest::{self, Sources},
     hash_key::HashKey,
-    references::{self, References},
+    references::{self, References, Rejections},
     source::{Lookups, Object, Source},
 };
+
+/// Default for `--max-sources`.
+pub const DEFAULT_MAX_SOURCES: usize = 256;
 
 /// The review as the API server sends it.
 pub type Review = AdmissionReview<DynamicObject>;
@@ -53,6 +56,8 @@ pub struct Options {
     /// `--secrets`: Secret references count, digested with this HMAC key. `None`: Secrets
     /// are never read.
     pub secrets: Option<HashKey>,
+    /// `--max-sources`: distinct sources one workload may reference; more are not read.
+    pub max_sources: usize,
 }
 
 impl Default for Options {
@@ -62,6 +67,7 @@ impl Default for Options {
             lookup_timeout: Duration::from_secs(2),
             on_lookup_error: LookupErrorPolicy::Allow,
             secrets: None,
+            max_sources: DEFAULT_MAX_SOURCES,
         }
     }
 }
@@ -81,6 +87,8 @@ pub enum Outcome {
     LookupError,
     /// ConfigMaps could not be read and `--on-lookup-error=deny`.
     Denied,
+    /// More distinct sources than `--max-sources`; allowed without a patch.
+    TooManySources,
 }
 
 impl Outcome {
@@ -93,6 +101,7 @@ impl Outcome {
             Outcome::Skipped => "skipped",
             Outcome::LookupError => "lookup_error",
             Outcome::Denied => "denied",
+            Outcome::TooManySources => "too_many_sources",
         }
     }
 }
@@ -106,6 +115,8 @@ pub struct Target {
     pub workload: Workload,
     /// What its pod template consumes.
     pub references: References,
+    /// Names left out because they are not valid; the first few get a warning each.
+    pub rejected: Rejections,
 }
 
 impl Target {
@@ -113,13 +124,47 @@ impl Target {
     pub fn new(namespace: String, workload: Workload, options: &Options) -> Self {
         let annotations = workload.metadata().annotations.clone().unwrap_or_default();
         let spec = workload.template().spec.as_ref();
-        let references = references::find(spec, &annotations, &options.keys, options.secrets.is_some());
+        let secrets = options.secrets.is_some();
+        let found = references::find_checked(spec, &annotations, &options.keys, secrets, options.max_sources);
         Self {
             namespace,
             workload,
-            references,
+            references: found.references,
+            rejected: found.rejected,
         }
     }
+
+    /// Fails when the workload references more distinct sources than `--max-sources`:
+    /// then nothing is read and no digest is made (a partial one would be wrong).
+    pub fn check_fan_out(&self, options: &Options) -> crate::Result<()> {
+        if self.references.len() > options.max_sources {
+            return Err(crate::Error::TooManySources {
+                max: options.max_sources,
+            });
+        }
+        Ok(())
+    }
+
+    /// One warning per rejected name (the first few), and one for the rest: a hostile
+    /// list cannot swell the answer.
+    pub fn name_warnings(&self) -> Vec<String> {
+        let mut warnings: Vec<String> = self.rejected.kept.iter().map(ToString::to_string).collect();
+        if self.rejected.more > 0 {
+            let more = self.rejected.more;
+            warnings.push(format!("confighash: {more} more invalid names ignored"));
+        }
+        warnings
+    }
+}
+
+/// Reads every source `target` references, within `--max-sources` and the lookup budget:
+/// the one way the webhook, `review`, `hash` and `plan` read.
+pub async fn read_sources(target: &Target, source: &Source, options: &Options) -> crate::Result<Lookups> {
+    target.check_fan_out(options)?;
+    let read = source.get_all(&target.namespace, target.references.keys());
+    tokio::time::timeout(options.lookup_timeout, read)
+        .await
+        .unwrap_or(Err(crate::Error::LookupTimeout(options.lookup_timeout)))
 }
 
 /// The first, pure step: either the request needs no lookups, or here is what to look up.
@@ -190,18 +235,20 @@ pub fn decide(target: &Target, lookups: &Lookups, options: &Options) -> Decided 
         &desired,
         &keys.owned(),
     );
-    let warnings = target
-        .references
-        .iter()
-        .filter(|(id, sel)| !sel.optional && lookups.get(*id).is_none_or(Option::is_none))
-        .map(|((kind, name), _)| {
-            format!(
-                "confighash: {} {}/{name} not found; hashed as absent",
-                kind.kind(),
-                target.namespace
-            )
-        })
-        .collect();
+    let mut warnings = target.name_warnings();
+    warnings.extend(
+        target
+            .references
+            .iter()
+            .filter(|(id, sel)| !sel.optional && lookups.get(*id).is_none_or(Option::is_none))
+            .map(|((kind, name), _)| {
+                format!(
+                    "confighash: {} {}/{name} not found; hashed as absent",
+                    kind.kind(),
+                    target.namespace
+                )
+            }),
+    );
     Decided {
         desired,
         patch,
@@ -273,12 +320,21 @@ pub async fn review(req: &Request, source: &Source, opts: &Options) -> Result<De
 }
 
 async fn lookup_and_decide(req: &Request, target: &Target, source: &Source, opts: &Options) -> Decision {
-    let ids = target.references.keys();
-    let read = tokio::time::timeout(opts.lookup_timeout, source.get_all(&target.namespace, ids)).await;
-    let read = read.unwrap_or(Err(crate::Error::LookupTimeout(opts.lookup_timeout)));
     let mut response = AdmissionResponse::from(req);
-    let lookups = match read {
+    let lookups = match read_sources(target, source, opts).await {
         Ok(lookups) => lookups,
+        Err(err @ crate::Error::TooManySources { .. }) => {
+            // Hostile or clumsy input, not an outage: always allowed, never denied.
+            warn!(error = %err, "too many sources; config-hash left unchanged");
+            let mut warnings = target.name_warnings();
+            warnings.push(format!("confighash: {err}; config-hash left unchanged"));
+            response.warnings = Some(warnings);
+            return Decision {
+                response,
+                outcome: Outcome::TooManySources,
+                lookups: LookupCount::default(),
+            };
+        }
         Err(err) => {
             error!(error = %err, "lookup failed; config-hash left unchanged");
             let failed = LookupCount {
@@ -287,7 +343,9 @@ async fn lookup_and_decide(req: &Request, target: &Target, source: &Source, opts
             };
             let (response, outcome) = match opts.on_lookup_error {
                 LookupErrorPolicy::Allow => {
-                    response.warnings = Some(vec![format!("confighash: {err}; config-hash left unchanged")]);
+                    let mut warnings = target.name_warnings();
+                    warnings.push(format!("confighash: {err}; config-hash left unchanged"));
+                    response.warnings = Some(warnings);
                     (response, Outcome::LookupError)
                 }
                 LookupErrorPolicy::Deny => (

@@ -1,12 +1,50 @@
 //! Annotation names (contract §2), built once from `--annotation-prefix`, and the values
 //! a workload's pod template should carry.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, fmt, str::FromStr};
 
-use crate::digest::{self, Sources};
+use crate::{
+    digest::{self, Sources},
+    name::{self, Name},
+};
 
 /// Default for `--annotation-prefix`.
 pub const DEFAULT_PREFIX: &str = "confighash.io";
+
+/// An annotation prefix the API server accepts: a DNS-1123 subdomain of at most 253
+/// characters (contract §12). Any other prefix would make every stamped object invalid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prefix(Name);
+
+impl Prefix {
+    /// The prefix, without a trailing `/`.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl FromStr for Prefix {
+    type Err = String;
+
+    /// Accepts `example.com` and, as before, `example.com/`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let trimmed = s.strip_suffix('/').unwrap_or(s);
+        Name::new(trimmed).map(Prefix).map_err(|_| {
+            format!(
+                "{} is not a DNS-1123 subdomain of at most 253 characters (lower-case letters, digits, \
+                 '-' and '.', each dot-separated part starting and ending with a letter or digit), \
+                 such as {DEFAULT_PREFIX}",
+                name::quoted(s)
+            )
+        })
+    }
+}
+
+impl fmt::Display for Prefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// The full annotation keys for one prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,8 +13,8 @@ pub use self::{
 };
 use crate::{
     Error, Result,
-    admission::{LookupErrorPolicy, Options},
-    annotations::{AnnotationKeys, DEFAULT_PREFIX},
+    admission::{DEFAULT_MAX_SOURCES, LookupErrorPolicy, Options},
+    annotations::{AnnotationKeys, DEFAULT_PREFIX, Prefix},
     hash_key::HashKey,
     source::{ClusterSource, DirSource, Source},
     telemetry::LogFormat,
@@ -147,9 +147,13 @@ impl TlsArgs {
 /// Flags of the admission decision, shared by every subcommand.
 #[derive(Debug, Args)]
 pub struct AdmissionArgs {
-    /// Prefix of every annotation confighash reads or writes.
+    /// Prefix of every annotation confighash reads or writes (a DNS-1123 subdomain).
     #[arg(long, default_value = DEFAULT_PREFIX)]
-    pub annotation_prefix: String,
+    pub annotation_prefix: Prefix,
+    /// Most distinct ConfigMaps and Secrets one workload may reference; a workload over it
+    /// is admitted unchanged with a warning, and nothing is read for it.
+    #[arg(long, default_value_t = DEFAULT_MAX_SOURCES, value_parser = at_least_one)]
+    pub max_sources: usize,
     /// Budget for all ConfigMap reads of one admission; keep it below the webhook timeout.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     pub lookup_timeout: Duration,
@@ -193,22 +197,24 @@ impl AdmissionArgs {
 
     /// The admission options these flags give, with the Secret hash key already loaded.
     pub fn options_with(&self, secrets: Option<HashKey>) -> Result<Options> {
-        let prefix = self.annotation_prefix.trim_end_matches('/');
-        if prefix.is_empty() || prefix.contains('/') {
-            return Err(Error::Config(format!(
-                "--annotation-prefix must be a DNS subdomain such as {DEFAULT_PREFIX}, got {:?}",
-                self.annotation_prefix
-            )));
-        }
         if self.lookup_timeout.is_zero() {
             return Err(Error::Config("--lookup-timeout must be greater than zero".into()));
         }
         Ok(Options {
-            keys: AnnotationKeys::new(prefix),
+            keys: AnnotationKeys::new(self.annotation_prefix.as_str()),
             lookup_timeout: self.lookup_timeout,
             on_lookup_error: self.on_lookup_error,
             secrets,
+            max_sources: self.max_sources,
         })
+    }
+}
+
+/// A count of at least 1.
+fn at_least_one(s: &str) -> std::result::Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{s:?} is not a whole number of at least 1")),
     }
 }
 
@@ -245,7 +251,8 @@ pub struct ReviewArgs {
 /// `confighash hash`
 #[derive(Debug, Args)]
 pub struct HashArgs {
-    /// YAML file with one or more workloads.
+    /// YAML or JSON file with workloads, or lists of them as `kubectl get -o yaml` prints;
+    /// `-` reads stdin.
     #[arg(short = 'f', long = "filename", value_name = "FILE")]
     pub file: PathBuf,
     /// Namespace for workloads that do not name one.
@@ -301,6 +308,28 @@ mod tests {
         assert_eq!(options.lookup_timeout, Duration::from_secs(2));
         assert_eq!(options.on_lookup_error, LookupErrorPolicy::Allow);
         assert_eq!(options.keys.config_hash, "confighash.io/config-hash");
+        assert_eq!(options.max_sources, 256);
+    }
+
+    #[rstest::rstest]
+    #[case::slash_inside("a/b")]
+    #[case::underscore("example_corp")]
+    #[case::double_dot("a..b")]
+    #[case::space("my corp")]
+    #[case::leading_dash("-team.example.com")]
+    #[case::too_long(&"a".repeat(254))]
+    #[case::empty("")]
+    fn an_invalid_prefix_is_refused_while_parsing_naming_the_flag(#[case] prefix: &str) {
+        for command in ["serve", "review", "hash", "plan"] {
+            let flag = format!("--annotation-prefix={prefix}");
+            let message = Cli::try_parse_from(["confighash", command, &flag])
+                .expect_err("refused")
+                .to_string();
+            assert!(
+                message.contains("--annotation-prefix") && message.contains("DNS-1123"),
+                "{command}: {message}"
+            );
+        }
     }
 
     #[test]
@@ -327,13 +356,23 @@ mod tests {
     }
 
     #[test]
-    fn a_prefix_with_a_slash_is_rejected() {
-        let cli =
-            Cli::try_parse_from(["confighash", "review", "--annotation-prefix", "a/b"]).expect("parses");
+    fn a_valid_prefix_and_max_sources_reach_the_options() {
+        let cli = Cli::try_parse_from([
+            "confighash",
+            "review",
+            "--annotation-prefix",
+            "team.example.com/",
+            "--max-sources",
+            "3",
+        ])
+        .expect("parses");
         let Command::Review(review) = cli.command else {
             unreachable!("review parses as review")
         };
-        assert!(review.admission.options().is_err());
+        let options = review.admission.options().expect("valid");
+        assert_eq!(options.keys.config_hash, "team.example.com/config-hash");
+        assert_eq!(options.max_sources, 3);
+        assert!(Cli::try_parse_from(["confighash", "review", "--max-sources", "0"]).is_err());
     }
 }
 

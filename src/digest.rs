@@ -176,6 +176,10 @@ mod tests {
 
     use super::*;
 
+    fn n(name: &str) -> crate::name::Name {
+        crate::name::Name::new(name).expect("valid name")
+    }
+
     fn cm(data: &[(&str, &str)], binary: &[(&str, &[u8])]) -> ConfigMap {
         ConfigMap {
             data: (!data.is_empty())
@@ -225,7 +229,7 @@ mod tests {
     fn contract_vector_combined_single_source() {
         let app = cm(&[("a", "1"), ("b", "2")], &[]);
         let sources = Sources::from([(
-            (SourceKind::ConfigMap, "app".into()),
+            (SourceKind::ConfigMap, n("app")),
             Some(configmap(&app, &Keys::All)),
         )]);
         assert_eq!(combined(&sources), APP_COMBINED);
@@ -291,9 +295,9 @@ mod tests {
     fn absent_sources_and_order_in_combined_digest() {
         let app = cm(&[("a", "1"), ("b", "2")], &[]);
         let sources = Sources::from([
-            ((SourceKind::ConfigMap, "zeta".into()), None),
+            ((SourceKind::ConfigMap, n("zeta")), None),
             (
-                (SourceKind::ConfigMap, "app".into()),
+                (SourceKind::ConfigMap, n("app")),
                 Some(configmap(&app, &Keys::All)),
             ),
         ]);
@@ -368,11 +372,11 @@ mod tests {
         let app = cm(&[("a", "1"), ("b", "2")], &[]);
         let sources = Sources::from([
             (
-                (SourceKind::Secret, "db".into()),
+                (SourceKind::Secret, n("db")),
                 Some(super::secret(&db_secret(), &Keys::All, &key)),
             ),
             (
-                (SourceKind::ConfigMap, "app".into()),
+                (SourceKind::ConfigMap, n("app")),
                 Some(configmap(&app, &Keys::All)),
             ),
         ]);

@@ -21,6 +21,12 @@ pub enum Error {
     /// The lookups did not finish within `--lookup-timeout`.
     #[error("ConfigMap/Secret lookups exceeded the {0:?} budget")]
     LookupTimeout(std::time::Duration),
+    /// A workload references more distinct sources than `--max-sources`.
+    #[error("more than --max-sources {max} distinct ConfigMaps and Secrets referenced; none were read")]
+    TooManySources {
+        /// The limit.
+        max: usize,
+    },
     /// A file could not be read.
     #[error("reading {path}: {source}")]
     Read {
@@ -64,6 +70,7 @@ impl Error {
         match self {
             Error::Lookup { .. } => "error",
             Error::LookupTimeout(_) => "timeout",
+            Error::TooManySources { .. } => "too_many_sources",
             Error::Read { .. } | Error::Manifest { .. } | Error::Io { .. } => "io",
             Error::Tls(_) => "tls",
             Error::Kube(_) => "kube",

@@ -18,6 +18,8 @@ pub mod hash_key;
 pub mod listen;
 /// Prometheus metrics.
 pub mod metrics;
+/// Object names that can exist.
+pub mod name;
 /// The `review` and `hash` subcommands.
 pub mod offline;
 /// The `plan` subcommand: what the watcher would roll.

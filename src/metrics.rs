@@ -41,6 +41,11 @@ struct ReasonLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ComponentLabel {
+    component: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabel {
     kind: &'static str,
 }
@@ -71,6 +76,7 @@ pub struct Metrics {
     admissions: Family<AdmissionLabels, Counter>,
     admission_duration: Histogram,
     lookups: Family<ResultLabel, Counter>,
+    sources_over_limit: Family<ComponentLabel, Counter>,
     tls_reloads: Family<ResultLabel, Counter>,
     tls_expiry: Gauge<i64, AtomicI64>,
     watch: WatchMetrics,
@@ -167,6 +173,7 @@ impl Metrics {
         ));
         let lookups = Family::<ResultLabel, Counter>::default();
         let tls_reloads = Family::<ResultLabel, Counter>::default();
+        let sources_over_limit = Family::<ComponentLabel, Counter>::default();
         let tls_expiry = Gauge::<i64, AtomicI64>::default();
         registry.register(
             "admission_requests",
@@ -179,6 +186,11 @@ impl Metrics {
             admission_duration.clone(),
         );
         registry.register("configmap_lookups", "ConfigMap reads by result", lookups.clone());
+        registry.register(
+            "sources_over_limit",
+            "Workloads left unchanged because they reference more than --max-sources sources, by component",
+            sources_over_limit.clone(),
+        );
         registry.register(
             "tls_reloads",
             "TLS certificate reload attempts by result",
@@ -203,6 +215,7 @@ impl Metrics {
             admissions,
             admission_duration,
             lookups,
+            sources_over_limit,
             tls_reloads,
             tls_expiry,
         }
@@ -223,6 +236,9 @@ impl Metrics {
             outcome: decision.outcome.as_str(),
         };
         self.admissions.get_or_create(&labels).inc();
+        if decision.outcome == crate::admission::Outcome::TooManySources {
+            self.sources_over_limit("webhook");
+        }
         self.admission_duration.observe(seconds);
         let lookups = decision.lookups;
         self.lookup("found", lookups.found);
@@ -242,6 +258,14 @@ impl Metrics {
     /// `read_timeout` or `ops_connections`.
     pub fn refused(&self, reason: &'static str) {
         self.refused.get_or_create(&ReasonLabel { reason }).inc();
+    }
+
+    /// Records a workload left alone by `component` (`webhook` or `watcher`) because it
+    /// references more than `--max-sources` sources.
+    pub fn sources_over_limit(&self, component: &'static str) {
+        self.sources_over_limit
+            .get_or_create(&ComponentLabel { component })
+            .inc();
     }
 
     /// Records a TLS load; `expiry` is the new certificate's notAfter.

@@ -1,12 +1,18 @@
 //! `review` and `hash`: the admission decision without a server (contract §7), through the
 //! same `admission` functions the webhook uses.
 
-use std::io::{Read, Write};
+use std::{
+    io::{Read, Write},
+    path::Path,
+};
 
 use crate::{
     Error, Result,
     admission::{self, Options, Target, workload::Workload},
-    source::{Source, dir::documents},
+    source::{
+        Source,
+        dir::{documents, objects, parse_documents},
+    },
 };
 
 /// Reads an AdmissionReview from `input` and writes the response review to `output`.
@@ -28,16 +34,18 @@ pub async fn review(
         .map_err(stdout_error)
 }
 
-/// Writes, for every workload in `file`, the annotations its pod template would get.
+/// Writes, for every workload in `file` (`-` for stdin), the annotations its pod template
+/// would get. The file holds one or more YAML or JSON documents, each a workload or a list
+/// of them (`kubectl get -o yaml` prints `kind: List`).
 pub async fn hash(
-    file: &std::path::Path,
+    file: &Path,
     default_namespace: &str,
     mut output: impl Write,
     source: &Source,
     options: &Options,
 ) -> Result<()> {
     let mut found = false;
-    for doc in documents(file)? {
+    for doc in manifests(file)?.into_iter().flat_map(objects) {
         let parsed = Workload::from_manifest(doc).map_err(|e| Error::Manifest {
             path: file.to_owned(),
             message: format!("invalid workload: {e}"),
@@ -52,20 +60,29 @@ pub async fn hash(
         let name = workload.metadata().name.clone().unwrap_or_default();
         let kind = workload.kind();
         let target = Target::new(namespace, workload, options);
-        let ids = target.references.keys();
-        let lookups = tokio::time::timeout(options.lookup_timeout, source.get_all(&target.namespace, ids))
-            .await
-            .unwrap_or(Err(Error::LookupTimeout(options.lookup_timeout)))?;
-        let decided = admission::decide(&target, &lookups, options);
-        for warning in &decided.warnings {
-            eprintln!("warning: {warning}");
-        }
         let mut text = format!("# {kind} {}/{name}\n", target.namespace);
-        if decided.desired.is_empty() {
-            text.push_str("# no ConfigMap or Secret references\n");
-        }
-        for (key, value) in &decided.desired {
-            text.push_str(&format!("{key}: {value}\n"));
+        match admission::read_sources(&target, source, options).await {
+            Ok(lookups) => {
+                let decided = admission::decide(&target, &lookups, options);
+                for warning in &decided.warnings {
+                    eprintln!("warning: {warning}");
+                }
+                if decided.desired.is_empty() {
+                    text.push_str("# no ConfigMap or Secret references\n");
+                }
+                for (key, value) in &decided.desired {
+                    text.push_str(&format!("{key}: {value}\n"));
+                }
+            }
+            // As admission answers: left unchanged, with a warning; the other workloads go on.
+            Err(e @ Error::TooManySources { .. }) => {
+                for warning in target.name_warnings() {
+                    eprintln!("warning: {warning}");
+                }
+                eprintln!("warning: confighash: {e}; config-hash left unchanged");
+                text.push_str("# left unchanged: too many sources\n");
+            }
+            Err(e) => return Err(e),
         }
         output.write_all(text.as_bytes()).map_err(stdout_error)?;
     }
@@ -76,6 +93,19 @@ pub async fn hash(
         });
     }
     Ok(())
+}
+
+/// The documents of `file`, or of stdin for `-`.
+fn manifests(file: &Path) -> Result<Vec<serde_json::Value>> {
+    if file != Path::new("-") {
+        return documents(file);
+    }
+    let body = read_all(std::io::stdin().lock())?;
+    let text = String::from_utf8(body).map_err(|_| Error::Manifest {
+        path: file.to_owned(),
+        message: "stdin is not UTF-8".into(),
+    })?;
+    parse_documents(&text, Path::new("<stdin>"))
 }
 
 fn read_all(mut input: impl Read) -> Result<Vec<u8>> {

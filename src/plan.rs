@@ -61,11 +61,18 @@ pub async fn plan(client: Client, namespace: &str, options: &Options) -> Result<
         }
         let (kind, name) = (workload.kind(), meta.name.clone().unwrap_or_default());
         let target = Target::new(namespace.to_owned(), workload, options);
-        let ids = target.references.keys();
-        let lookups = tokio::time::timeout(options.lookup_timeout, source.get_all(namespace, ids))
-            .await
-            .unwrap_or(Err(Error::LookupTimeout(options.lookup_timeout)))?;
+        let lookups = match admission::read_sources(&target, &source, options).await {
+            // Admission leaves such a workload alone, and so would the watcher.
+            Err(e @ Error::TooManySources { .. }) => {
+                eprintln!("warning: {kind} {namespace}/{name}: {e}; it would not roll");
+                continue;
+            }
+            read => read?,
+        };
         let decided = admission::decide(&target, &lookups, options);
+        for warning in target.name_warnings() {
+            eprintln!("warning: {kind} {namespace}/{name}: {warning}");
+        }
         if !decided.patch.0.is_empty() {
             let before = current.get(&keys.sources).map(String::as_str);
             let after = decided.desired.get(&keys.sources).map(String::as_str);

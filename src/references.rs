@@ -1,11 +1,20 @@
 //! What a pod template consumes (contract §3): every ConfigMap and Secret reference site,
-//! and the merged selection per source that the digest is computed over.
+//! and the merged selection per source that the digest is computed over. Names are
+//! checked here, once: a [`Reference`] holds only a valid [`Name`], and every other name
+//! becomes a [`Rejected`] that the answer warns about.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet, HashSet},
+    fmt,
+};
 
 use k8s_openapi::api::core::v1::{Container, KeyToPath, PodSpec};
 
-use crate::{annotations::AnnotationKeys, digest::SourceKind};
+use crate::{
+    annotations::AnnotationKeys,
+    digest::SourceKind,
+    name::{InvalidName, Name, is_dns1123_subdomain, quoted},
+};
 
 /// Which keys of a ConfigMap a reference takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +66,7 @@ pub struct Reference {
     /// ConfigMap or Secret.
     pub kind: SourceKind,
     /// Its name, in the workload's namespace.
-    pub name: String,
+    pub name: Name,
     /// Where it was found.
     pub via: Via,
     /// The container (or initContainer) for env references; `None` for volumes.
@@ -78,14 +87,135 @@ pub struct Selection {
 }
 
 /// A source: its kind and name.
-pub type SourceId = (SourceKind, String);
+pub type SourceId = (SourceKind, Name);
 
 /// The sources a workload consumes, in digest order: by kind, then bytewise by name.
 pub type References = BTreeMap<SourceId, Selection>;
 
-/// Every ConfigMap and Secret reference site of a pod spec: volumes, then initContainers,
-/// then containers. `imagePullSecrets` are not references: a new pull secret must not roll pods.
+/// A name that is not a valid object name, and where it was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// ConfigMap or Secret.
+    pub kind: SourceKind,
+    /// The name as written.
+    pub name: InvalidName,
+    /// Where it was found.
+    pub origin: Origin,
+}
+
+/// Where a rejected name was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A pod-template site; `container` for env references.
+    Template {
+        /// The kind of site.
+        via: Via,
+        /// The container (or initContainer) name, as written.
+        container: Option<String>,
+    },
+    /// The `extra-*` or `exclude-*` annotation with this key.
+    Annotation(String),
+}
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (kind, name) = (self.kind.kind(), quoted(&self.name.0));
+        write!(f, "confighash: {kind} name {name} ")?;
+        match &self.origin {
+            Origin::Annotation(key) => write!(f, "in annotation {key}")?,
+            Origin::Template { via, container } => {
+                let site = match via {
+                    Via::Volume => "a volume",
+                    Via::Projected => "a projected volume",
+                    Via::Env => "env",
+                    Via::EnvFrom => "envFrom",
+                    Via::Annotation => "an annotation",
+                };
+                write!(f, "in {site}")?;
+                if let Some(container) = container {
+                    write!(f, " of container {}", quoted(container))?;
+                }
+            }
+        }
+        write!(f, " is not a valid name (DNS-1123 subdomain); ignored")
+    }
+}
+
+/// The names left out as invalid: the first few in full, for the warnings that name them,
+/// and a count of the rest, so a hostile list costs no memory beyond its own text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rejections {
+    /// The first [`Rejections::KEPT`] distinct rejections, in document order.
+    pub kept: Vec<Rejected>,
+    /// How many more were found.
+    pub more: usize,
+}
+
+impl Rejections {
+    /// How many rejections are kept in full.
+    pub const KEPT: usize = 32;
+
+    fn add(&mut self, rejected: Rejected) {
+        if self.kept.contains(&rejected) {
+            return;
+        }
+        if self.kept.len() < Self::KEPT {
+            self.kept.push(rejected);
+        } else {
+            self.more += 1;
+        }
+    }
+
+    /// True when no name was rejected.
+    pub fn is_empty(&self) -> bool {
+        self.kept.is_empty()
+    }
+}
+
+/// A reference site before its name is checked.
+struct Raw {
+    kind: SourceKind,
+    name: String,
+    via: Via,
+    container: Option<String>,
+    optional: bool,
+    keys: Keys,
+}
+
+impl Raw {
+    fn check(self) -> Result<Reference, Rejected> {
+        match Name::new(self.name) {
+            Ok(name) => Ok(Reference {
+                kind: self.kind,
+                name,
+                via: self.via,
+                container: self.container,
+                optional: self.optional,
+                keys: self.keys,
+            }),
+            Err(name) => Err(Rejected {
+                kind: self.kind,
+                name,
+                origin: Origin::Template {
+                    via: self.via,
+                    container: self.container,
+                },
+            }),
+        }
+    }
+}
+
+/// Every ConfigMap and Secret reference site of a pod spec with a valid name: volumes,
+/// then initContainers, then containers. `imagePullSecrets` are not references: a new pull
+/// secret must not roll pods.
 pub fn sites(spec: &PodSpec) -> Vec<Reference> {
+    scan(spec, true).0
+}
+
+/// [`sites`] (without Secret sites unless `secrets`), and the sites whose name is not
+/// valid, both in document order. An empty name is no name at all (the field was left
+/// out) and is neither.
+pub fn scan(spec: &PodSpec, secrets: bool) -> (Vec<Reference>, Rejections) {
     use SourceKind::{ConfigMap, Secret};
     let mut out = Vec::new();
     for volume in spec.volumes.iter().flatten() {
@@ -132,8 +262,15 @@ pub fn sites(spec: &PodSpec) -> Vec<Reference> {
     for container in spec.init_containers.iter().flatten().chain(&spec.containers) {
         container_sites(container, &mut out);
     }
-    out.retain(|r| !r.name.is_empty());
-    out
+    let (mut valid, mut rejected) = (Vec::new(), Rejections::default());
+    let counted = |r: &Raw| !r.name.is_empty() && (secrets || r.kind != SourceKind::Secret);
+    for raw in out.into_iter().filter(counted) {
+        match raw.check() {
+            Ok(reference) => valid.push(reference),
+            Err(bad) => rejected.add(bad),
+        }
+    }
+    (valid, rejected)
 }
 
 fn volume_ref(
@@ -142,8 +279,8 @@ fn volume_ref(
     via: Via,
     optional: Option<bool>,
     items: Option<&Vec<KeyToPath>>,
-) -> Reference {
-    Reference {
+) -> Raw {
+    Raw {
         kind,
         name: name.to_owned(),
         via,
@@ -153,9 +290,9 @@ fn volume_ref(
     }
 }
 
-fn container_sites(container: &Container, out: &mut Vec<Reference>) {
+fn container_sites(container: &Container, out: &mut Vec<Raw>) {
     use SourceKind::{ConfigMap, Secret};
-    let at = |kind, name: &str, via, optional: Option<bool>, keys| Reference {
+    let at = |kind, name: &str, via, optional: Option<bool>, keys| Raw {
         kind,
         name: name.to_owned(),
         via,
@@ -187,6 +324,16 @@ fn container_sites(container: &Container, out: &mut Vec<Reference>) {
     }
 }
 
+/// What a workload consumes: the merged references, and every name that was left out
+/// because it is not valid.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Found {
+    /// The merged references, valid names only.
+    pub references: References,
+    /// Names left out, in document order (template first, then annotations).
+    pub rejected: Rejections,
+}
+
 /// The merged references of a pod template after the workload's `extra-*` and `exclude-*`
 /// annotations. Secrets count only when `secrets` is on (`--secrets`).
 pub fn find(
@@ -195,7 +342,20 @@ pub fn find(
     keys: &AnnotationKeys,
     secrets: bool,
 ) -> References {
-    let mut all = spec.map(sites).unwrap_or_default();
+    find_checked(spec, annotations, keys, secrets, usize::MAX).references
+}
+
+/// [`find`], with the names that were left out as not valid. Once more than `limit`
+/// sources are found, the names left in the `extra-*` annotations are not read: the
+/// workload is over the limit anyway, and a long list must not cost memory per name.
+pub fn find_checked(
+    spec: Option<&PodSpec>,
+    annotations: &BTreeMap<String, String>,
+    keys: &AnnotationKeys,
+    secrets: bool,
+    limit: usize,
+) -> Found {
+    let (sites, mut rejected) = spec.map(|spec| scan(spec, secrets)).unwrap_or_default();
     let mut kinds = vec![(
         SourceKind::ConfigMap,
         &keys.extra_configmaps,
@@ -203,52 +363,102 @@ pub fn find(
     )];
     if secrets {
         kinds.push((SourceKind::Secret, &keys.extra_secrets, &keys.exclude_secrets));
-    } else {
-        all.retain(|r| r.kind != SourceKind::Secret);
     }
-    for (kind, extra, exclude) in kinds {
-        all.extend(list(annotations.get(extra)).map(|name| Reference {
-            kind,
-            name: name.to_owned(),
-            via: Via::Annotation,
-            container: None,
-            optional: false,
-            keys: Keys::All,
-        }));
-        let excluded: BTreeSet<&str> = list(annotations.get(exclude)).collect();
-        all.retain(|r| r.kind != kind || !excluded.contains(r.name.as_str()));
+    // Exclusions borrow the annotation text: a set of slices, no copy of each name.
+    let mut excluded: Vec<(SourceKind, HashSet<&str>, Rejections)> = Vec::new();
+    for (kind, _, exclude) in &kinds {
+        let mut invalid = Rejections::default();
+        let names: HashSet<&str> =
+            valid_names(annotations.get(*exclude), *kind, exclude, &mut invalid).collect();
+        excluded.push((*kind, names, invalid));
     }
-    merge(all)
+    let is_excluded = |kind: SourceKind, name: &str| {
+        excluded
+            .iter()
+            .any(|(k, names, _)| *k == kind && names.contains(name))
+    };
+    let mut references = merge(sites.into_iter().filter(|r| !is_excluded(r.kind, &r.name)));
+    for (kind, extra, _) in &kinds {
+        let mut extras = valid_names(annotations.get(*extra), *kind, extra, &mut rejected);
+        while references.len() <= limit {
+            let Some(name) = extras.next() else { break };
+            if is_excluded(*kind, name) {
+                continue;
+            }
+            let Ok(name) = Name::new(name) else { continue };
+            merge_into(
+                &mut references,
+                Reference {
+                    kind: *kind,
+                    name,
+                    via: Via::Annotation,
+                    container: None,
+                    optional: false,
+                    keys: Keys::All,
+                },
+            );
+        }
+    }
+    // Warnings keep document order: template, then each kind's extra and exclude lists.
+    for (_, _, invalid) in excluded {
+        for one in invalid.kept {
+            rejected.add(one);
+        }
+        rejected.more += invalid.more;
+    }
+    Found { references, rejected }
 }
 
 /// Merges reference sites per source (contract §3).
 pub fn merge(sites: impl IntoIterator<Item = Reference>) -> References {
     let mut merged = References::new();
     for site in sites {
-        let selection = Selection {
-            keys: site.keys,
-            optional: site.optional,
-        };
-        let id = (site.kind, site.name);
-        let merged_selection = match merged.remove(&id) {
-            Some(prev) => Selection {
-                keys: prev.keys.union(selection.keys),
-                optional: prev.optional && selection.optional,
-            },
-            None => selection,
-        };
-        merged.insert(id, merged_selection);
+        merge_into(&mut merged, site);
     }
     merged
 }
 
-/// The names in a comma-separated annotation value, trimmed, empty ones dropped.
-fn list(value: Option<&String>) -> impl Iterator<Item = &str> {
+/// Adds one site: the union of keys, optional only if every reference is.
+fn merge_into(merged: &mut References, site: Reference) {
+    let selection = Selection {
+        keys: site.keys,
+        optional: site.optional,
+    };
+    let id = (site.kind, site.name);
+    let merged_selection = match merged.remove(&id) {
+        Some(prev) => Selection {
+            keys: prev.keys.union(selection.keys),
+            optional: prev.optional && selection.optional,
+        },
+        None => selection,
+    };
+    merged.insert(id, merged_selection);
+}
+
+/// The valid names of a comma-separated annotation value, trimmed, empty ones dropped,
+/// read lazily; each invalid one is added to `rejected` as found in annotation `key`.
+fn valid_names<'v: 'r, 'r>(
+    value: Option<&'v String>,
+    kind: SourceKind,
+    key: &'r str,
+    rejected: &'r mut Rejections,
+) -> impl Iterator<Item = &'v str> + 'r {
     value
         .into_iter()
         .flat_map(|v| v.split(','))
         .map(str::trim)
         .filter(|n| !n.is_empty())
+        .filter(move |name| {
+            let valid = is_dns1123_subdomain(name);
+            if !valid {
+                rejected.add(Rejected {
+                    kind,
+                    name: InvalidName((*name).to_owned()),
+                    origin: Origin::Annotation(key.to_owned()),
+                });
+            }
+            valid
+        })
 }
 
 #[cfg(test)]
@@ -269,8 +479,8 @@ mod tests {
     /// Expected references; a name `secret/x` is the Secret `x`, any other a ConfigMap.
     fn refs(entries: &[(&str, Keys, bool)]) -> References {
         let id = |n: &str| match n.strip_prefix("secret/") {
-            Some(name) => (SourceKind::Secret, name.to_string()),
-            None => (SourceKind::ConfigMap, n.to_string()),
+            Some(name) => (SourceKind::Secret, Name::new(name).expect("valid")),
+            None => (SourceKind::ConfigMap, Name::new(n).expect("valid")),
         };
         entries
             .iter()
@@ -417,6 +627,71 @@ mod tests {
             find(None, &annotations, &custom, false),
             refs(&[("x", Keys::All, false)])
         );
+    }
+
+    #[test]
+    fn invalid_names_are_rejected_where_they_were_found() {
+        let pod = spec(json!({
+            "volumes": [{"name": "v", "configMap": {"name": "Upper"}},
+                {"name": "p", "projected": {"sources": [{"configMap": {"name": "a..b"}}]}},
+                {"name": "s", "secret": {"secretName": "bad secret"}}],
+            "initContainers": [{"name": "init", "envFrom": [{"configMapRef": {"name": "-dash"}}]}],
+            "containers": [{"name": "main", "env": [
+                {"name": "A", "valueFrom": {"configMapKeyRef": {"name": "ok", "key": "k"}}},
+                {"name": "B", "valueFrom": {"configMapKeyRef": {"name": "wé", "key": "k"}}}]}]}));
+        let annotations = BTreeMap::from([
+            (
+                "confighash.io/extra-configmaps".to_string(),
+                "flags routes, good".to_string(),
+            ),
+            (
+                "confighash.io/exclude-configmaps".to_string(),
+                "ok,under_score".to_string(),
+            ),
+        ]);
+        let found = find_checked(Some(&pod), &annotations, &keys(), false, usize::MAX);
+        assert_eq!(found.references, refs(&[("good", Keys::All, false)]));
+        let got: Vec<String> = found.rejected.kept.iter().map(ToString::to_string).collect();
+        let expected = [
+            r#"ConfigMap name "Upper" in a volume"#,
+            r#"ConfigMap name "a..b" in a projected volume"#,
+            r#"ConfigMap name "-dash" in envFrom of container "init""#,
+            r#"ConfigMap name "wé" in env of container "main""#,
+            r#"ConfigMap name "flags routes" in annotation confighash.io/extra-configmaps"#,
+            r#"ConfigMap name "under_score" in annotation confighash.io/exclude-configmaps"#,
+        ];
+        assert_eq!(got.len(), expected.len(), "{got:#?}");
+        for (warning, what) in got.iter().zip(expected) {
+            assert_eq!(
+                *warning,
+                format!("confighash: {what} is not a valid name (DNS-1123 subdomain); ignored")
+            );
+        }
+        let with_secrets = find_checked(Some(&pod), &annotations, &keys(), true, usize::MAX);
+        assert!(
+            with_secrets
+                .rejected
+                .kept
+                .iter()
+                .any(|r| r.name.0 == "bad secret")
+        );
+        assert_eq!(found.rejected.more, 0);
+    }
+
+    #[test]
+    fn only_the_first_rejections_are_kept_and_the_rest_counted() {
+        let list: Vec<String> = (0..1000).map(|i| format!("Bad{i}")).collect();
+        let annotations = BTreeMap::from([
+            ("confighash.io/extra-configmaps".to_string(), list.join(",")),
+            (
+                "confighash.io/exclude-configmaps".to_string(),
+                "Bad0,Bad0".to_string(),
+            ),
+        ]);
+        let found = find_checked(None, &annotations, &keys(), false, usize::MAX);
+        assert_eq!(found.rejected.kept.len(), Rejections::KEPT);
+        // Bad0 counts once more, from the exclude list, however often it repeats there.
+        assert_eq!(found.rejected.more, 1000 - Rejections::KEPT + 1);
     }
 
     #[test]

@@ -8,10 +8,14 @@ use std::collections::BTreeMap;
 
 pub use cluster::ClusterSource;
 pub use dir::DirSource;
-use futures::future::try_join_all;
+use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 
-use crate::{Result, digest::SourceKind, references::SourceId};
+use crate::{Result, digest::SourceKind, name::Name, references::SourceId};
+
+/// Reads of one admission in flight at once: enough to overlap round trips, few enough
+/// that one workload cannot open a connection per source.
+pub const READS_PER_ADMISSION: usize = 16;
 
 /// A ConfigMap or a Secret, as read.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,24 +40,28 @@ pub enum Source {
 
 impl Source {
     /// One object, `None` if it does not exist.
-    pub async fn get(&self, kind: SourceKind, namespace: &str, name: &str) -> Result<Option<Object>> {
+    pub async fn get(&self, kind: SourceKind, namespace: &str, name: &Name) -> Result<Option<Object>> {
         match self {
             Source::Cluster(c) => c.get(kind, namespace, name).await,
             Source::Dir(d) => Ok(d.get(kind, namespace, name)),
         }
     }
 
-    /// All of `ids`, read concurrently; fails if any read fails.
+    /// All of `ids`, at most [`READS_PER_ADMISSION`] at a time; fails if any read fails.
     pub async fn get_all<'a>(
         &self,
         namespace: &str,
         ids: impl IntoIterator<Item = &'a SourceId>,
     ) -> Result<Lookups> {
-        let reads = ids.into_iter().map(|(kind, name)| async move {
-            let object = self.get(*kind, namespace, name).await?;
-            Ok::<_, crate::Error>(((*kind, name.clone()), object))
-        });
-        Ok(try_join_all(reads).await?.into_iter().collect())
+        let ids: Vec<SourceId> = ids.into_iter().cloned().collect();
+        stream::iter(ids)
+            .map(|(kind, name)| async move {
+                let object = self.get(kind, namespace, &name).await?;
+                Ok::<_, crate::Error>(((kind, name), object))
+            })
+            .buffer_unordered(READS_PER_ADMISSION)
+            .try_collect()
+            .await
     }
 
     /// Succeeds once the source answers at all (readiness).

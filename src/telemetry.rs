@@ -1,5 +1,7 @@
 //! Logging: `tracing` with a text or JSON formatter, filtered by `RUST_LOG` (default `info`).
 
+use std::{ffi::OsStr, io::IsTerminal};
+
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 /// `--log-format`.
@@ -18,7 +20,15 @@ pub fn init(format: LogFormat) {
     let registry = tracing_subscriber::registry().with(filter);
     let result = match format {
         LogFormat::Text => registry
-            .with(fmt::layer().with_writer(std::io::stderr))
+            .with(
+                fmt::layer()
+                    .with_ansi(colour(
+                        std::io::stderr().is_terminal(),
+                        std::env::var_os("NO_COLOR").as_deref(),
+                        std::env::var_os("TERM").as_deref(),
+                    ))
+                    .with_writer(std::io::stderr),
+            )
             .try_init(),
         LogFormat::Json => registry
             .with(
@@ -32,4 +42,27 @@ pub fn init(format: LogFormat) {
     };
     // Already installed (tests, or a second call): keep the first.
     let _ = result;
+}
+
+/// Whether text logs may carry ANSI colour: only on a terminal, never with a non-empty
+/// `NO_COLOR` (no-color.org) or `TERM=dumb`. Files, pipes and container runtimes get
+/// plain text.
+fn colour(terminal: bool, no_color: Option<&OsStr>, term: Option<&OsStr>) -> bool {
+    let no_color = no_color.is_some_and(|v| !v.is_empty());
+    terminal && !no_color && term != Some(OsStr::new("dumb"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color_or_a_dumb_term() {
+        let os = |s: &'static str| Some(OsStr::new(s));
+        assert!(colour(true, None, os("xterm-256color")));
+        assert!(colour(true, os(""), None), "an empty NO_COLOR does not count");
+        assert!(!colour(false, None, os("xterm")), "not a terminal");
+        assert!(!colour(true, os("1"), os("xterm")));
+        assert!(!colour(true, None, os("dumb")));
+    }
 }

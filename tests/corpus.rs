@@ -89,7 +89,7 @@ fn found_entries(sites: Vec<Reference>) -> BTreeSet<Entry> {
         let via = match site.via {
             Via::Env => {
                 let group = env_keys
-                    .entry((kind, site.name, site.container, site.optional))
+                    .entry((kind, site.name.to_string(), site.container, site.optional))
                     .or_default();
                 group.extend(keys.expect("an env reference names its key"));
                 continue;
@@ -99,7 +99,14 @@ fn found_entries(sites: Vec<Reference>) -> BTreeSet<Entry> {
             Via::EnvFrom => "envFrom",
             Via::Annotation => "annotation",
         };
-        entries.insert((kind, site.name, via.into(), site.container, site.optional, keys));
+        entries.insert((
+            kind,
+            site.name.to_string(),
+            via.into(),
+            site.container,
+            site.optional,
+            keys,
+        ));
     }
     let env = env_keys
         .into_iter()

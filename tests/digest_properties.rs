@@ -151,7 +151,10 @@ proptest! {
         data in data(),
     ) {
         let collect = |s: &[(String, Option<[u8; 32]>)]| -> Sources {
-            s.iter().map(|(name, d)| ((SourceKind::ConfigMap, name.clone()), *d)).collect()
+            // Names that can never be references (`-`, `a..b`) are left out of both orders alike.
+            s.iter()
+                .filter_map(|(name, d)| Some(((SourceKind::ConfigMap, confighash::name::Name::new(name.as_str()).ok()?), *d)))
+                .collect()
         };
         let (a, b) = (collect(&sources.0), collect(&sources.1));
         prop_assert_eq!(digest::combined(&a), digest::combined(&b));

@@ -56,3 +56,51 @@ async fn plan_lists_out_of_date_workloads_and_exits_2_only_when_something_would_
         "plan is read-only"
     );
 }
+
+#[tokio::test]
+async fn plan_reads_only_valid_names_and_skips_a_workload_over_max_sources() {
+    let api = FakeApi::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    opt_in(&api, NS);
+    api.put_configmap(NS, "app", &[("a", "1")]);
+    api.put_configmap(NS, "extra", &[("e", "1")]);
+    let mut web = workload("Deployment", NS, "web", env_from("app"));
+    web["metadata"]["annotations"] = serde_json::json!(
+        {"confighash.io/extra-configmaps": "x?watch=true,../../kube-system/configmaps/c,extra"});
+    put_stamped(&api, web).await;
+    api.put_configmap(NS, "app", &[("a", "changed")]);
+
+    let (code, stdout) = plan(&api, dir.path()).await;
+    assert_eq!(code, Some(2), "{stdout}");
+    assert!(
+        stdout.starts_with("Deployment demo/web would roll: configmap/app "),
+        "{stdout}"
+    );
+    let strays: Vec<_> = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains("kube-system") || r.path.contains("..") || r.path.ends_with("/x"))
+        .collect();
+    assert!(strays.is_empty(), "{strays:?}");
+
+    let kubeconfig = api.kubeconfig(dir.path(), "default");
+    let output = tokio::task::spawn_blocking(move || {
+        binary()
+            .args(["plan", "--namespace", NS, "--max-sources", "1"])
+            .env("KUBECONFIG", &kubeconfig)
+            .output()
+            .expect("run plan")
+    })
+    .await
+    .expect("join");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(stdout, "nothing would roll in namespace demo\n");
+    assert!(
+        stderr.contains("Deployment demo/web") && stderr.contains("--max-sources 1"),
+        "{stderr}"
+    );
+}

@@ -7,6 +7,7 @@ use std::{collections::BTreeMap, path::Path};
 use confighash::{
     admission::{self, Decided, Options, Prepared, Request, Target},
     digest::SourceKind,
+    name::Name,
     source::{Lookups, Object},
 };
 use k8s_openapi::{api::core::v1::ConfigMap, apimachinery::pkg::apis::meta::v1::ObjectMeta};
@@ -63,7 +64,7 @@ pub fn configmap(name: &str, size: usize) -> ConfigMap {
 
 /// What the lookups of either review return.
 pub fn lookups() -> Lookups {
-    let id = |name: &str| (SourceKind::ConfigMap, name.to_owned());
+    let id = |name: &str| (SourceKind::ConfigMap, Name::new(name).expect("valid name"));
     let mut lookups: Lookups = CONFIGMAPS
         .iter()
         .map(|(name, size)| (id(name), Some(Object::ConfigMap(configmap(name, *size)))))

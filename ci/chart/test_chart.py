@@ -50,6 +50,7 @@ SERVER_DEFAULTS = {
     "--lookup-timeout": "2s",
     "--drain-timeout": "20s",
     "--annotation-prefix": "confighash.io",
+    "--max-sources": "256",
     "--on-lookup-error": "allow",
     "--debounce": "5s",
     "--min-rollout-interval": "30s",

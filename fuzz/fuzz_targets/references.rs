@@ -308,7 +308,8 @@ fn expected(mut model: Model, input: &Input) -> Model {
         model.retain(|(kind, _), _| *kind != SourceKind::Secret);
     }
     for (kind, extra, exclude) in kinds {
-        for name in list(extra) {
+        // Only valid names count (contract §3); the others are warned about.
+        for name in list(extra).filter(|n| confighash_fuzz::model_valid_name(n)) {
             note(&mut model, (kind, name.to_owned()), None, None);
         }
         for name in list(exclude) {
@@ -325,7 +326,7 @@ fn as_model(references: &References) -> Model {
     };
     references
         .iter()
-        .map(|(id, sel)| (id.clone(), (keys(&sel.keys), sel.optional)))
+        .map(|(id, sel)| ((id.0, id.1.to_string()), (keys(&sel.keys), sel.optional)))
         .collect()
 }
 

@@ -76,13 +76,13 @@ pub fn lookups(references: &References) -> Lookups {
             let entries = || name.chars().map(|c| c.to_string());
             let object = (name.len() % 2 == 0).then(|| match kind {
                 SourceKind::ConfigMap => Object::ConfigMap(ConfigMap {
-                    data: Some(entries().map(|k| (k, name.clone())).collect()),
+                    data: Some(entries().map(|k| (k, name.to_string())).collect()),
                     ..Default::default()
                 }),
                 SourceKind::Secret => Object::Secret(Secret {
                     data: Some(
                         entries()
-                            .map(|k| (k, ByteString(name.clone().into_bytes())))
+                            .map(|k| (k, ByteString(name.as_bytes().to_vec())))
                             .collect(),
                     ),
                     ..Default::default()
@@ -91,4 +91,27 @@ pub fn lookups(references: &References) -> Lookups {
             ((*kind, name.clone()), object)
         })
         .collect()
+}
+
+/// A model of contract §3's valid names, written apart from `confighash::name`: at most 253
+/// characters; lower-case letters, digits, `-` and `.`; no `-` or `.` first, no `.` after
+/// `-` or `.`, no `-` after `.`, and a letter or digit last.
+pub fn model_valid_name(name: &str) -> bool {
+    if name.is_empty() || name.len() > 253 {
+        return false;
+    }
+    let mut previous: Option<char> = None;
+    for c in name.chars() {
+        let ok = match c {
+            'a'..='z' | '0'..='9' => true,
+            '-' => !matches!(previous, None | Some('.')),
+            '.' => !matches!(previous, None | Some('.' | '-')),
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+        previous = Some(c);
+    }
+    matches!(previous, Some('a'..='z' | '0'..='9'))
 }

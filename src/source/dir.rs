@@ -14,7 +14,7 @@ use k8s_openapi::{
 use serde_json::Value;
 
 use super::Object;
-use crate::{Error, Result, digest::SourceKind};
+use crate::{Error, Result, digest::SourceKind, name::Name};
 
 /// Objects indexed by (kind, namespace, name); a file without a namespace matches any.
 #[derive(Clone, Default)]
@@ -51,8 +51,8 @@ impl DirSource {
     }
 
     /// The object `name` in `namespace`, or one of that name with no namespace.
-    pub fn get(&self, kind: SourceKind, namespace: &str, name: &str) -> Option<Object> {
-        let key = |ns: &str| (kind, ns.to_owned(), name.to_owned());
+    pub fn get(&self, kind: SourceKind, namespace: &str, name: &Name) -> Option<Object> {
+        let key = |ns: &str| (kind, ns.to_owned(), name.to_string());
         self.by_name
             .get(&key(namespace))
             .or_else(|| self.by_name.get(&key("")))
@@ -76,15 +76,49 @@ pub fn documents(path: &Path) -> Result<Vec<Value>> {
         path: path.to_owned(),
         source,
     })?;
+    parse_documents(&text, path)
+}
+
+/// Every document of YAML (or JSON) `text` read from `origin`, as JSON values (null
+/// documents dropped).
+pub fn parse_documents(text: &str, origin: &Path) -> Result<Vec<Value>> {
     // kubectl reads YAML 1.1: `defaultMode: 0440` is octal 288, not decimal 440.
     let mut options = serde_saphyr::Options::default();
     options.legacy_octal_numbers = true;
     let docs: Vec<Value> =
-        serde_saphyr::from_multiple_with_options(&text, options).map_err(|e| Error::Manifest {
-            path: path.to_owned(),
+        serde_saphyr::from_multiple_with_options(text, options).map_err(|e| Error::Manifest {
+            path: origin.to_owned(),
             message: first_line(&e.to_string()),
         })?;
     Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+}
+
+/// The objects a document holds: the `items` of a list (`kind: List` as kubectl prints
+/// it, or a typed one such as `ConfigMapList` or `DeploymentList`), else the document.
+/// Items of a typed list may leave out `apiVersion` and `kind`, as the API server does;
+/// they take the list's.
+pub fn objects(doc: Value) -> Vec<Value> {
+    let Value::Object(mut map) = doc else {
+        return vec![doc];
+    };
+    let list_kind = map.get("kind").and_then(Value::as_str).unwrap_or_default();
+    let Some(item_kind) = list_kind.strip_suffix("List").map(str::to_owned) else {
+        return vec![Value::Object(map)];
+    };
+    let api_version = map.get("apiVersion").cloned();
+    let Some(Value::Array(mut items)) = map.remove("items") else {
+        return Vec::new();
+    };
+    if !item_kind.is_empty() {
+        for item in items.iter_mut().filter_map(Value::as_object_mut) {
+            item.entry("kind")
+                .or_insert_with(|| Value::from(item_kind.as_str()));
+            if let Some(api_version) = &api_version {
+                item.entry("apiVersion").or_insert_with(|| api_version.clone());
+            }
+        }
+    }
+    items
 }
 
 type Meta = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -96,15 +130,7 @@ fn objects_in(path: &Path) -> Result<Vec<(SourceKind, Object, Meta)>> {
     };
     let mut out = Vec::new();
     for doc in documents(path)? {
-        let items = match doc.get("kind").and_then(Value::as_str) {
-            Some("List" | "ConfigMapList" | "SecretList") => doc
-                .get("items")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default(),
-            _ => vec![doc],
-        };
-        for item in items {
+        for item in objects(doc) {
             match item.get("kind").and_then(Value::as_str) {
                 Some("ConfigMap") => {
                     let cm: ConfigMap = serde_json::from_value(item).map_err(|e| invalid("ConfigMap", e))?;
@@ -141,6 +167,10 @@ fn first_line(message: &str) -> String {
 mod tests {
     use super::*;
 
+    fn name(name: &str) -> Name {
+        Name::new(name).expect("valid name")
+    }
+
     fn parse(yaml: &str) -> Vec<Value> {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("doc.yaml");
@@ -168,17 +198,20 @@ mod tests {
         let source = DirSource::load(dir.path()).expect("loads");
         assert_eq!(source.len(), 3);
         let cm = SourceKind::ConfigMap;
-        assert!(source.get(cm, "x", "a").is_some());
+        assert!(source.get(cm, "x", &name("a")).is_some());
         assert!(
-            source.get(cm, "other", "a").is_none(),
+            source.get(cm, "other", &name("a")).is_none(),
             "a namespaced file matches only its namespace"
         );
         assert!(
-            source.get(cm, "any", "b").is_some(),
+            source.get(cm, "any", &name("b")).is_some(),
             "a file without namespace matches any"
         );
-        assert!(source.get(cm, "x", "s").is_none(), "a Secret is not a ConfigMap");
-        assert!(source.get(SourceKind::Secret, "x", "s").is_some());
+        assert!(
+            source.get(cm, "x", &name("s")).is_none(),
+            "a Secret is not a ConfigMap"
+        );
+        assert!(source.get(SourceKind::Secret, "x", &name("s")).is_some());
     }
 
     #[test]
@@ -190,7 +223,7 @@ mod tests {
         let Some(Object::Secret(secret)) =
             DirSource::load(dir.path())
                 .expect("loads")
-                .get(SourceKind::Secret, "ns", "s")
+                .get(SourceKind::Secret, "ns", &name("s"))
         else {
             panic!("the Secret loads")
         };

@@ -218,6 +218,9 @@ impl Controller {
                     seen.insert(key.clone());
                 }
                 let missing = self.index.apply_workload(w);
+                for _ in 0..self.index.take_over_limit() {
+                    self.metrics.sources_over_limit("watcher");
+                }
                 if self.live {
                     self.read_sources(missing).await;
                 } else {

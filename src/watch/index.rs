@@ -11,12 +11,14 @@ mod drift;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use tracing::warn;
 
 pub use self::drift::{Drift, WorkloadDrift};
 use super::changes::SourceChange;
 use crate::{
     admission::{self, Options, Target, workload::Workload},
     digest::{SourceDigest, SourceKind},
+    name::Name,
     references::{Keys, References, Selection, SourceId},
     source::{Lookups, Object},
 };
@@ -77,6 +79,9 @@ pub struct Index {
     users: HashMap<SourceKey, BTreeSet<WorkloadKey>>,
     /// Objects held per kind, kept as they change so the metric costs nothing per event.
     counts: BTreeMap<&'static str, usize>,
+    /// Workloads left out since the last [`Index::take_over_limit`] for referencing more
+    /// than `--max-sources` sources.
+    over_limit: usize,
 }
 
 /// The `kind` label of a source in the objects metric.
@@ -102,6 +107,7 @@ impl Index {
             sources: HashMap::new(),
             users: HashMap::new(),
             counts: BTreeMap::new(),
+            over_limit: 0,
         }
     }
 
@@ -150,6 +156,15 @@ impl Index {
         let resource_version = meta.resource_version.clone().unwrap_or_default();
         let current = self.owned(&workload);
         let target = Target::new(key.namespace.clone(), workload, &self.options);
+        // Admission leaves such a workload unchanged, so the watcher never rolls it and
+        // holds nothing for it.
+        if let Err(e) = target.check_fan_out(&self.options) {
+            warn!(namespace = %key.namespace, kind = key.kind, name = %key.name, error = %e,
+                "workload left alone");
+            self.over_limit += 1;
+            self.remove_workload(&key);
+            return Vec::new();
+        }
         let mut missing = Vec::new();
         for (id, selection) in &target.references {
             let source = (key.namespace.clone(), id.clone());
@@ -192,6 +207,12 @@ impl Index {
             .filter(|(k, _)| owned.contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
+    }
+
+    /// How many workloads were left out for referencing more than `--max-sources`
+    /// sources since the last call.
+    pub fn take_over_limit(&mut self) -> usize {
+        std::mem::take(&mut self.over_limit)
     }
 
     /// Forgets a workload, and the digests no other workload needs.
@@ -286,8 +307,11 @@ impl Index {
             Object::ConfigMap(cm) => &cm.metadata,
             Object::Secret(secret) => &secret.metadata,
         };
-        let id = (kind, meta.name.clone().unwrap_or_default());
-        let source = (meta.namespace.clone().unwrap_or_default(), id);
+        // The API server stores only valid names; anything else is referenced by no one.
+        let Ok(name) = Name::new(meta.name.clone().unwrap_or_default()) else {
+            return Vec::new();
+        };
+        let source = (meta.namespace.clone().unwrap_or_default(), (kind, name));
         let resource_version = meta.resource_version.clone().unwrap_or_default();
         let needed = self.selections(&source);
         if needed.is_empty() {

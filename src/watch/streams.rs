@@ -29,7 +29,7 @@ use kube::{
 };
 
 use super::index::SourceKey;
-use crate::{admission::workload::Workload, digest::SourceKind};
+use crate::{admission::workload::Workload, digest::SourceKind, name::Name};
 
 /// ConfigMaps and Secrets per metadata LIST page. Metadata is small, but annotations may
 /// hold up to 256 KiB (a `kubectl apply` of a large object copies it into
@@ -77,30 +77,31 @@ pub fn namespaces(client: &Client, selector: &str) -> BoxStream<'static, Item<Na
 pub fn sources(client: &Client, secrets: bool) -> BoxStream<'static, SourceItem> {
     let config = || watcher::Config::default().page_size(SOURCE_PAGE_SIZE);
     let configmaps = watch::<PartialObjectMeta<ConfigMap>>(client, config())
-        .map(|e| {
-            (
-                SourceKind::ConfigMap,
-                lift(e, |m| version(SourceKind::ConfigMap, m)),
-            )
+        .filter_map(|e| {
+            let item = lift_valid(e, |m| version(SourceKind::ConfigMap, m));
+            futures::future::ready(item.map(|item| (SourceKind::ConfigMap, item)))
         })
         .boxed();
     if !secrets {
         return configmaps;
     }
     let secrets = watch::<PartialObjectMeta<Secret>>(client, config().fields(SECRET_FIELD_SELECTOR))
-        .map(|e| (SourceKind::Secret, lift(e, |m| version(SourceKind::Secret, m))));
+        .filter_map(|e| {
+            let item = lift_valid(e, |m| version(SourceKind::Secret, m));
+            futures::future::ready(item.map(|item| (SourceKind::Secret, item)))
+        });
     futures::stream::select(configmaps, secrets).boxed()
 }
 
-fn version<K>(kind: SourceKind, object: PartialObjectMeta<K>) -> SourceVersion {
+/// `None` for a name no reference can hold (the API server stores none, so such an event
+/// is not ours).
+fn version<K>(kind: SourceKind, object: PartialObjectMeta<K>) -> Option<SourceVersion> {
     let meta = object.metadata;
-    SourceVersion {
-        key: (
-            meta.namespace.unwrap_or_default(),
-            (kind, meta.name.unwrap_or_default()),
-        ),
+    let name = Name::new(meta.name.unwrap_or_default()).ok()?;
+    Some(SourceVersion {
+        key: (meta.namespace.unwrap_or_default(), (kind, name)),
         resource_version: meta.resource_version.unwrap_or_default(),
-    }
+    })
 }
 
 /// Deployments, StatefulSets and DaemonSets in every namespace, merged.
@@ -123,4 +124,19 @@ fn lift<K, T>(item: Item<K>, wrap: fn(K) -> T) -> Item<T> {
         Event::InitApply(k) => Event::InitApply(wrap(k)),
         Event::InitDone => Event::InitDone,
     })
+}
+
+/// [`lift`] for a `wrap` that may refuse an object: the events of refused objects are dropped.
+fn lift_valid<K, T>(item: Item<K>, wrap: fn(K) -> Option<T>) -> Option<Item<T>> {
+    let Ok(event) = item else {
+        return item.err().map(Err);
+    };
+    let event = match event {
+        Event::Apply(k) => Event::Apply(wrap(k)?),
+        Event::Delete(k) => Event::Delete(wrap(k)?),
+        Event::Init => Event::Init,
+        Event::InitApply(k) => Event::InitApply(wrap(k)?),
+        Event::InitDone => Event::InitDone,
+    };
+    Some(Ok(event))
 }

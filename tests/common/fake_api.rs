@@ -13,7 +13,10 @@ use std::{
     collections::BTreeMap,
     net::SocketAddr,
     path::{Path, PathBuf},
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -180,9 +183,46 @@ fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Requests and connections open at once: now and the most so far.
+#[derive(Debug, Default)]
+pub struct Load {
+    requests: AtomicUsize,
+    max_requests: AtomicUsize,
+    connections: AtomicUsize,
+    max_connections: AtomicUsize,
+}
+
+/// Counts one open request or connection while it lives.
+pub struct Open<'a>(&'a AtomicUsize);
+
+impl<'a> Open<'a> {
+    fn new(now: &'a AtomicUsize, max: &AtomicUsize) -> Self {
+        let open = now.fetch_add(1, Ordering::SeqCst) + 1;
+        max.fetch_max(open, Ordering::SeqCst);
+        Self(now)
+    }
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Load {
+    pub fn request(&self) -> Open<'_> {
+        Open::new(&self.requests, &self.max_requests)
+    }
+
+    fn connection(&self) -> Open<'_> {
+        Open::new(&self.connections, &self.max_connections)
+    }
+}
+
 /// State shared by the handlers.
 pub struct Shared {
     pub objects: Objects,
+    pub load: Load,
     requests: Mutex<Vec<Recorded>>,
     fault: Mutex<Option<Fault>>,
     client_faults: Mutex<Vec<faults::Rule>>,
@@ -223,6 +263,7 @@ impl FakeApi {
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         let shared = Arc::new(Shared {
             objects: Objects::default(),
+            load: Load::default(),
             requests: Mutex::default(),
             fault: Mutex::default(),
             client_faults: Mutex::default(),
@@ -420,6 +461,16 @@ impl FakeApi {
         self.shared.bytes.lock().expect("lock").clone()
     }
 
+    /// The most requests the server was answering at once so far.
+    pub fn max_concurrent_requests(&self) -> usize {
+        self.shared.load.max_requests.load(Ordering::SeqCst)
+    }
+
+    /// The most TCP connections open at once so far.
+    pub fn max_open_connections(&self) -> usize {
+        self.shared.load.max_connections.load(Ordering::SeqCst)
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         self.shared.requests.lock().expect("lock").clone()
     }
@@ -447,6 +498,7 @@ impl Drop for FakeApi {
 async fn serve(listener: TcpListener, tls: TlsAcceptor, router: Router, shared: Arc<Shared>) {
     let mut connections = tokio::task::JoinSet::new();
     while let Ok((tcp, _)) = listener.accept().await {
+        let open = shared.clone();
         let (tls, router, shared) = (
             tls.clone(),
             TowerToHyperService::new(router.clone()),
@@ -469,6 +521,7 @@ async fn serve(listener: TcpListener, tls: TlsAcceptor, router: Router, shared: 
             }
         });
         connections.spawn(async move {
+            let _open = open.load.connection();
             let Ok(stream) = tls.accept(tcp).await else { return };
             let conn =
                 hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);

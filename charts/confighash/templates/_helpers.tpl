@@ -257,6 +257,13 @@ Included once, from deployment.yaml.
 {{- if ge $drainMs (mul (.Values.terminationGracePeriodSeconds | int64) 1000) }}
 {{- fail (printf "terminationGracePeriodSeconds (%v) must be longer than server.drainTimeout (%s), or in-flight admissions are cut off" .Values.terminationGracePeriodSeconds .Values.server.drainTimeout) }}
 {{- end }}
+{{- $prefix := toString .Values.server.annotationPrefix | trimSuffix "/" }}
+{{- if or (gt (len $prefix) 253) (not (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$" $prefix)) }}
+{{- fail (printf "server.annotationPrefix must be a DNS-1123 subdomain of at most 253 characters (lower-case letters, digits, '-' and '.', each dot-separated part starting and ending with a letter or digit), or every stamped object is invalid; got %q" (toString .Values.server.annotationPrefix)) }}
+{{- end }}
+{{- if not (regexMatch "^[1-9][0-9]*$" (toString .Values.server.maxSources)) }}
+{{- fail (printf "server.maxSources must be a whole number of at least 1; got %v" .Values.server.maxSources) }}
+{{- end }}
 {{- if not (has .Values.server.onLookupError (list "allow" "deny")) }}
 {{- fail (printf "server.onLookupError must be allow or deny; got %q" .Values.server.onLookupError) }}
 {{- end }}

@@ -48,7 +48,7 @@ impl Controller {
                     let timeout = self.patcher.timeout();
                     warn!(
                         namespace,
-                        name,
+                        name = %name,
                         ?timeout,
                         "could not read a referenced source in time"
                     );

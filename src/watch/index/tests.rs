@@ -6,12 +6,16 @@ use crate::watch::scheduler::Queued;
 
 const NS: &str = "demo";
 
+fn n(name: &str) -> crate::name::Name {
+    crate::name::Name::new(name).expect("valid name")
+}
+
 fn options() -> Options {
     Options::default()
 }
 
 fn source(name: &str) -> SourceKey {
-    (NS.into(), (SourceKind::ConfigMap, name.into()))
+    (NS.into(), (SourceKind::ConfigMap, n(name)))
 }
 
 fn cm(name: &str, rv: &str, data: Value) -> ConfigMap {
@@ -111,7 +115,7 @@ fn the_rollout_carries_the_annotations_admission_computes() {
 
     let target = Target::new(NS.into(), workload, &options());
     let app = Object::ConfigMap(cm("app", "1", json!({"a": "1", "b": "2"})));
-    let lookups = Lookups::from([((SourceKind::ConfigMap, "app".to_string()), Some(app))]);
+    let lookups = Lookups::from([((SourceKind::ConfigMap, n("app")), Some(app))]);
     let decided = admission::decide(&target, &lookups, &options());
     assert_eq!(rollout.desired, decided.desired);
     assert_eq!(rollout.resource_version, "7");
@@ -282,4 +286,39 @@ fn drift_leaves_out_workloads_whose_digests_are_not_known_yet() {
     let drift = states(&index, |_| Queued::No);
     assert_eq!(drift[0].0, "api");
     assert_eq!(drift[0].1, Drift::Stale);
+}
+
+#[test]
+fn invalid_names_are_neither_indexed_nor_looked_up() {
+    let mut index = Index::new(options());
+    let containers = json!([{"name": "c", "envFrom": [
+        {"configMapRef": {"name": "app"}},
+        {"configMapRef": {"name": "x?watch=true"}},
+        {"configMapRef": {"name": "../../kube-system/configmaps/kubeadm-config"}}]}]);
+    let missing = index.apply_workload(deployment("web", containers, json!({})));
+    assert!(missing.is_empty());
+    let users: Vec<SourceKey> = index.users.keys().cloned().collect();
+    assert_eq!(users, [source("app")], "only the valid name is followed");
+    // A source event under an invalid name (which the API server never sends) is dropped.
+    assert!(index.apply_configmap(cm("Not_Valid", "1", json!({}))).is_empty());
+    assert_eq!(index.len(), (1, 0));
+}
+
+#[test]
+fn a_workload_over_max_sources_is_never_held_or_rolled() {
+    let mut index = Index::new(Options {
+        max_sources: 2,
+        ..options()
+    });
+    let containers = json!([{"name": "c", "envFrom": [
+        {"configMapRef": {"name": "a"}}, {"configMapRef": {"name": "b"}}, {"configMapRef": {"name": "c"}}]}]);
+    let stamped = json!({"confighash.io/config-hash": "sha256:stale"});
+    index.apply_workload(deployment("web", containers, stamped.clone()));
+    assert_eq!(index.take_over_limit(), 1);
+    assert_eq!(index.take_over_limit(), 0, "taken once");
+    assert_eq!(index.len(), (0, 0));
+    assert!(index.stale().is_empty() && index.rollout(&key("web")).is_none());
+    // Back under the limit, it is held again.
+    index.apply_workload(deployment("web", env_from("a"), stamped));
+    assert_eq!(index.len().0, 1);
 }

@@ -102,6 +102,7 @@ pub async fn handle(
         client: super::faults::client_of(&headers),
         metadata_only: form == Form::Metadata,
     };
+    let _open = shared.load.request();
     if let Some(response) = intercept(&shared, recorded).await {
         return response;
     }
