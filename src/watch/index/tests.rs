@@ -296,7 +296,7 @@ fn invalid_names_are_neither_indexed_nor_looked_up() {
         {"configMapRef": {"name": "x?watch=true"}},
         {"configMapRef": {"name": "../../kube-system/configmaps/kubeadm-config"}}]}]);
     let missing = index.apply_workload(deployment("web", containers, json!({})));
-    assert!(missing.is_empty());
+    assert_eq!(missing, [source("app")], "only the valid name is read");
     let users: Vec<SourceKey> = index.users.keys().cloned().collect();
     assert_eq!(users, [source("app")], "only the valid name is followed");
     // A source event under an invalid name (which the API server never sends) is dropped.
