@@ -263,7 +263,7 @@ BROKEN = {
     "no-replicas": (["--set", "replicaCount=0"], "replicaCount must be at least 1"),
     "listen-address-with-port": (["--set", "server.listenAddress=[::]:80"], "server.listenAddress must be an IP address"),
     "listen-address-name": (["--set", "server.listenAddress=localhost"], "server.listenAddress must be an IP address"),
-    "port-out-of-range": (["--set", "containerPorts.webhook=70000"], "containerPorts.webhook must be a port number"),
+    "port-out-of-range": (["--set", "containerPorts.webhook=70000"], "containerPorts.webhook: Must be less than or equal to 65535"),  # values.schema.json
     "same-container-ports": (["--set", "containerPorts.metrics=10250"], "containerPorts.webhook and containerPorts.metrics must differ"),
     "same-service-ports": (["--set", "service.metricsPort=443"], "service.port and service.metricsPort must differ"),
     "same-host-ports": (["--set", "hostNetwork.enabled=true", "--set", "hostNetwork.metricsPort=10443"],
@@ -278,7 +278,7 @@ BROKEN = {
         "updateStrategy must allow an unavailable pod"),
     "lease-too-short": (["--set", "watch.leaseDuration=2s"], "watch.leaseDuration must be at least 3s"),
     "debounce-two-units": (["--set", "watch.debounce=1m30s"], "watch.debounce must be a whole number and one unit"),
-    "no-rollouts": (["--set", "watch.maxRolloutsPerSecond=0"], "watch.maxRolloutsPerSecond must be greater than 0"),
+    "no-rollouts": (["--set", "watch.maxRolloutsPerSecond=0"], "watch.maxRolloutsPerSecond: Must be greater than 0"),  # values.schema.json
     "renew-before-not-below-duration": (["--set", "tls.certManager.renewBefore=2160h"],
                                         "tls.certManager.renewBefore (2160h) must be shorter than tls.certManager.duration"),
     "leaf-outlives-ca": (["--set", "tls.certManager.caDuration=1000h"], "must not exceed tls.certManager.caDuration"),
