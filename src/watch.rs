@@ -12,6 +12,7 @@ pub mod lease;
 pub mod rollout;
 pub mod scheduler;
 mod streams;
+pub mod window;
 
 use std::{sync::Arc, time::Duration};
 
