@@ -9,6 +9,7 @@ pub mod changes;
 mod controller;
 pub mod index;
 pub mod lease;
+pub mod policy;
 pub mod rollout;
 pub mod scheduler;
 mod streams;
@@ -23,6 +24,7 @@ use tracing::info;
 pub use self::{
     controller::Controller,
     lease::{Elector, LeaseConfig, LeaseTiming},
+    policy::{Policy, WallClock},
     scheduler::Limits,
 };
 use crate::{admission::Options, metrics::Metrics};
@@ -44,6 +46,8 @@ pub struct WatchConfig {
     /// `--workload-info-metric`: export `confighash_workload_config_info`, one series per
     /// workload.
     pub workload_info: bool,
+    /// Rollout windows and pauses: the default window and the wall clock.
+    pub policy: Policy,
 }
 
 // Releasing the lease on shutdown must not hold up the drain for long.

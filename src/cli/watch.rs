@@ -8,7 +8,10 @@ use super::AdmissionArgs;
 use crate::{
     Error, Result,
     admission::Options,
-    watch::{DEFAULT_NAMESPACE_SELECTOR, LeaseConfig, LeaseTiming, Limits, WatchConfig},
+    watch::{
+        DEFAULT_NAMESPACE_SELECTOR, LeaseConfig, LeaseTiming, Limits, Policy, WallClock, WatchConfig,
+        window::{Schedule, WindowError},
+    },
 };
 
 /// The watcher's flags on `serve`.
@@ -51,6 +54,15 @@ pub struct WatchArgs {
     /// series per workload that consumes config (cardinality grows with the workloads).
     #[arg(long)]
     pub workload_info_metric: bool,
+    /// Rollout window where neither the workload nor its namespace sets
+    /// `<prefix>/rollout-window`, e.g. "Mon-Fri 09:00-17:00 Europe/Berlin" [default: none,
+    /// roll at any time].
+    #[arg(long, value_parser = parse_window)]
+    pub default_rollout_window: Option<Schedule>,
+}
+
+fn parse_window(value: &str) -> std::result::Result<Schedule, WindowError> {
+    value.parse()
 }
 
 impl WatchArgs {
@@ -86,6 +98,10 @@ impl WatchArgs {
             },
             lease,
             workload_info: self.workload_info_metric,
+            policy: Policy {
+                default_window: self.default_rollout_window.clone(),
+                clock: WallClock::default(),
+            },
         }))
     }
 }

@@ -22,6 +22,7 @@ mod rollouts;
 use super::{
     WatchConfig,
     index::{Index, SourceKey, WorkloadKey},
+    policy::{Annotated, Policy},
     rollout::Patcher,
     scheduler::Scheduler,
     streams::{self, Item, SourceItem, SourceVersion, WorkloadItem},
@@ -54,6 +55,14 @@ pub struct Controller {
     live: bool,
     /// `--workload-info-metric`: also export one series per workload.
     workload_info: bool,
+    /// The default window and the wall clock.
+    policy: Policy,
+    /// The rollout-window and pause annotations of each opted-in namespace.
+    namespace_policy: HashMap<String, Annotated>,
+    /// Workloads told (by an Event) that they are held, until they roll or settle.
+    announced_holds: HashSet<WorkloadKey>,
+    /// The invalid window value each workload was last told about.
+    reported_invalid: HashMap<WorkloadKey, String>,
 }
 
 /// What a namespace change asks of the streams.
@@ -103,6 +112,10 @@ impl Controller {
             unread: BTreeSet::new(),
             live: false,
             workload_info: config.workload_info,
+            policy: config.policy.clone(),
+            namespace_policy: HashMap::new(),
+            announced_holds: HashSet::new(),
+            reported_invalid: HashMap::new(),
         }
     }
 
@@ -159,6 +172,7 @@ impl Controller {
         match event {
             Event::Init => self.namespaces_relist = Some(BTreeSet::new()),
             Event::InitApply(ns) => {
+                self.namespace_policy_changed(&ns);
                 if let Some(seen) = &mut self.namespaces_relist {
                     seen.insert(ns.name_any());
                 }
@@ -168,6 +182,7 @@ impl Controller {
                 return self.set_namespaces(seen);
             }
             Event::Apply(ns) => {
+                self.namespace_policy_changed(&ns);
                 let mut set = self.namespaces.clone().unwrap_or_default();
                 set.insert(ns.name_any());
                 return self.set_namespaces(set);
@@ -181,11 +196,25 @@ impl Controller {
         Streams::Keep
     }
 
+    /// Records a namespace's policy annotations; when they changed, its held workloads
+    /// are looked at again (a removed pause rolls what is pending, once).
+    fn namespace_policy_changed(&mut self, ns: &Namespace) {
+        let name = ns.name_any();
+        let keys = &self.index.options().keys;
+        let policy = Annotated::read(keys, ns.metadata.annotations.as_ref());
+        if self.namespace_policy.get(&name) != Some(&policy) {
+            self.namespace_policy.insert(name.clone(), policy);
+            self.scheduler
+                .release_where(|k| k.namespace == name, Instant::now());
+        }
+    }
+
     fn set_namespaces(&mut self, now: BTreeSet<String>) -> Streams {
+        self.namespace_policy.retain(|ns, _| now.contains(ns));
         let before = self.namespaces.replace(now.clone());
         let dropped = self.index.retain_namespaces(|ns| now.contains(ns));
         for key in &dropped {
-            self.scheduler.forget(key);
+            self.forget(key);
         }
         let added = before.is_none_or(|b| now.iter().any(|ns| !b.contains(ns)));
         if added {
@@ -217,7 +246,11 @@ impl Controller {
                 if let Some(seen) = self.workloads_relist.get_mut(kind) {
                     seen.insert(key.clone());
                 }
+                let policy_before = self.index.policy(&key).cloned();
                 let missing = self.index.apply_workload(w);
+                if self.index.policy(&key) != policy_before.as_ref() {
+                    self.scheduler.release(&key, Instant::now());
+                }
                 if self.live {
                     self.read_sources(missing).await;
                 } else {
@@ -227,14 +260,14 @@ impl Controller {
             Event::Delete(w) => {
                 let key = key_of(&w);
                 self.index.remove_workload(&key);
-                self.scheduler.forget(&key);
+                self.forget(&key);
             }
             Event::InitDone => {
                 let seen = self.workloads_relist.remove(kind).unwrap_or_default();
                 let gone = self.index.workload_keys().into_iter();
                 for key in gone.filter(|k| k.kind == kind && !seen.contains(k)) {
                     self.index.remove_workload(&key);
-                    self.scheduler.forget(&key);
+                    self.forget(&key);
                 }
             }
         }

@@ -35,6 +35,7 @@ pub fn config(identity: &str) -> WatchConfig {
             timing: LeaseTiming::new(Duration::from_secs(3), None).expect("valid timing"),
         },
         workload_info: false,
+        policy: Default::default(),
     }
 }
 
