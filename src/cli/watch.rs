@@ -120,6 +120,9 @@ pub struct PlanArgs {
     /// Namespace whose workloads to check.
     #[arg(short, long)]
     pub namespace: String,
+    /// The watcher's --default-rollout-window, to show which workloads it holds.
+    #[arg(long, value_parser = parse_window)]
+    pub default_rollout_window: Option<Schedule>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub admission: AdmissionArgs,
