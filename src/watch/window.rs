@@ -285,7 +285,7 @@ pub fn describe_wait(from: Timestamp, to: Timestamp) -> String {
 pub fn warning(annotation: &str, value: &str) -> Option<String> {
     let error = value.parse::<Schedule>().err()?;
     Some(format!(
-        "annotation {annotation}: {error}; the watcher treats this workload as having no rollout window"
+        "confighash: annotation {annotation}: {error}; the watcher treats this workload as having no rollout window"
     ))
 }
 

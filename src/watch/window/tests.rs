@@ -149,7 +149,7 @@ fn messages_name_what_is_wrong_and_the_schedule_shows_one_spacing() {
     assert!(error.to_string().contains("unknown day \"Mon-Fry\""), "{error}");
     let message = warning("confighash.io/rollout-window", "Mon 09:00-17:00 Mars/Olympus").expect("warns");
     assert!(
-        message.starts_with("annotation confighash.io/rollout-window: "),
+        message.starts_with("confighash: annotation confighash.io/rollout-window: "),
         "{message}"
     );
     assert!(
