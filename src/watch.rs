@@ -39,6 +39,9 @@ pub struct WatchConfig {
     pub options: Options,
     /// Label selector of opted-in namespaces.
     pub namespace_selector: String,
+    /// `--watch-namespaces`: watch only these namespaces, one watch per namespace and kind,
+    /// and no namespace at all (a namespace-scoped install). Their annotations are not read.
+    pub namespaces: Option<std::collections::BTreeSet<String>>,
     /// Debounce, minimum interval and global rate.
     pub limits: Limits,
     /// The Lease to compete for.

@@ -38,6 +38,8 @@ const DRIFT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 pub struct Controller {
     client: Client,
     selector: String,
+    /// `--watch-namespaces`, if set.
+    scope: streams::Scope,
     secrets: bool,
     reader: ClusterSource,
     index: Index,
@@ -100,6 +102,7 @@ impl Controller {
             reader: ClusterSource::new(client.clone()),
             client,
             selector: config.namespace_selector.clone(),
+            scope: config.namespaces.clone().map(Arc::new),
             secrets: config.options.secrets.is_some(),
             index: Index::new(config.options.clone()),
             scheduler: Scheduler::new(config.limits),
@@ -121,9 +124,18 @@ impl Controller {
 
     /// Runs until dropped (leadership lost or shutdown).
     pub async fn run(mut self) {
-        let mut namespaces = streams::namespaces(&self.client, &self.selector);
         let mut workloads: Option<BoxStream<'static, WorkloadItem>> = None;
         let mut sources: Option<BoxStream<'static, SourceItem>> = None;
+        let mut namespaces = match self.scope.clone() {
+            None => streams::namespaces(&self.client, &self.selector),
+            // A fixed list: nothing to watch (and no right to).
+            Some(listed) => {
+                if let Streams::Restart = self.set_namespaces(listed.iter().cloned().collect()) {
+                    self.restart(&mut workloads, &mut sources);
+                }
+                futures::stream::pending().boxed()
+            }
+        };
         // Drift is a walk over every workload: done on a timer, never per event.
         let mut drift = tokio::time::interval(DRIFT_EVERY);
         drift.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -132,10 +144,7 @@ impl Controller {
             tokio::select! {
                 Some(item) = namespaces.next() => {
                     if let Streams::Restart = self.on_namespace(item) {
-                        workloads = Some(streams::workloads(&self.client));
-                        sources = None;
-                        self.workloads_relist = KINDS.iter().map(|k| (*k, HashSet::new())).collect();
-                        self.sources_relist = self.source_kinds().map(|k| (k, HashSet::new())).collect();
+                        self.restart(&mut workloads, &mut sources);
                     }
                 }
                 Some((kind, item)) = next(&mut workloads) => self.on_workload(kind, item).await,
@@ -144,11 +153,23 @@ impl Controller {
                 _ = drift.tick() => self.record_drift(),
             }
             if sources.is_none() && workloads.is_some() && self.workloads_relist.is_empty() {
-                sources = Some(streams::sources(&self.client, self.secrets));
+                sources = Some(streams::sources(&self.client, &self.scope, self.secrets));
             }
             self.check_live(sources.is_some()).await;
             self.record_metrics();
         }
+    }
+
+    /// Lists workloads, then ConfigMaps and Secrets, again.
+    fn restart(
+        &mut self,
+        workloads: &mut Option<BoxStream<'static, WorkloadItem>>,
+        sources: &mut Option<BoxStream<'static, SourceItem>>,
+    ) {
+        *workloads = Some(streams::workloads(&self.client, &self.scope));
+        *sources = None;
+        self.workloads_relist = KINDS.iter().map(|k| (*k, HashSet::new())).collect();
+        self.sources_relist = self.source_kinds().map(|k| (k, HashSet::new())).collect();
     }
 
     fn source_kinds(&self) -> impl Iterator<Item = SourceKind> + use<> {
