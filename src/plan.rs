@@ -54,7 +54,18 @@ pub async fn plan(
     default_window: Option<&Schedule>,
 ) -> Result<Vec<Planned>> {
     let keys = &options.keys;
-    let ns = Api::<Namespace>::all(client.clone()).get_opt(namespace).await?;
+    // A person allowed into the namespace only (a namespace-scoped install) may not read
+    // the Namespace object: then its annotations are left out, as the watcher does.
+    let ns = match Api::<Namespace>::all(client.clone()).get_opt(namespace).await {
+        Err(kube::Error::Api(status)) if status.code == 403 => {
+            tracing::warn!(
+                namespace,
+                "cannot read the namespace: its rollout-window and rollouts annotations are not applied"
+            );
+            None
+        }
+        read => read?,
+    };
     let namespace_policy = ns.map(|ns| Annotated::read(keys, ns.metadata.annotations.as_ref()));
     let now = jiff::Timestamp::now();
     let mut workloads = list(&client, namespace, Workload::Deployment).await?;
