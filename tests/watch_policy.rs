@@ -100,7 +100,8 @@ fn set_workload_annotations(api: &FakeApi, name: &str, annotations: Value) {
 
 #[tokio::test]
 async fn a_change_outside_the_window_is_held_and_rolls_when_the_window_opens() {
-    let (clock, opens) = clock_before_minute(Duration::from_secs(6));
+    // Long enough for the hold to show in the metrics (recorded every 5 s) before it opens.
+    let (clock, opens) = clock_before_minute(Duration::from_secs(12));
     let window = daily(opens, 10);
     let api = cluster(json!({}), json!({WINDOW: window}), json!({WINDOW: window})).await;
     let watcher = Watcher::start(
@@ -112,7 +113,11 @@ async fn a_change_outside_the_window_is_held_and_rolls_when_the_window_opens() {
     );
     watcher.synced().await;
     api.put_configmap(NS, "app", &[("a", "2")]);
-    eventually("both held by the window", async || {
+    eventually("both held", async || {
+        events(&api, "web", "RolloutHeld").len() == 1 && events(&api, "api", "RolloutHeld").len() == 1
+    })
+    .await;
+    eventually("both counted as held by the window", async || {
         watcher.metric(HELD_BY_WINDOW) == 2.0
     })
     .await;
