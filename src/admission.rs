@@ -247,13 +247,21 @@ pub fn decide(target: &Target, lookups: &Lookups, options: &Options) -> Decided 
                     kind.kind(),
                     target.namespace
                 )
-            }),
+            })
+            .chain(window_warning(target, keys)),
     );
     Decided {
         desired,
         patch,
         warnings,
     }
+}
+
+/// A warning for an invalid `rollout-window` on the workload: the watcher ignores it.
+fn window_warning(target: &Target, keys: &annotations::AnnotationKeys) -> Option<String> {
+    let annotations = target.workload.metadata().annotations.as_ref()?;
+    let value = annotations.get(&keys.rollout_window)?;
+    crate::watch::window::warning(&keys.rollout_window, value)
 }
 
 /// The per-source digests: each referenced object under its merged key selection. Secrets

@@ -63,6 +63,10 @@ pub struct AnnotationKeys {
     pub extra_secrets: String,
     /// `<prefix>/exclude-secrets` on the workload.
     pub exclude_secrets: String,
+    /// `<prefix>/rollout-window` on the workload or its namespace (contract §11).
+    pub rollout_window: String,
+    /// `<prefix>/rollouts` (`paused`) on the workload or its namespace (contract §11).
+    pub rollouts: String,
 }
 
 impl AnnotationKeys {
@@ -77,6 +81,8 @@ impl AnnotationKeys {
             exclude_configmaps: key("exclude-configmaps"),
             extra_secrets: key("extra-secrets"),
             exclude_secrets: key("exclude-secrets"),
+            rollout_window: key("rollout-window"),
+            rollouts: key("rollouts"),
         }
     }
 

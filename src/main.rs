@@ -45,7 +45,14 @@ async fn main() -> anyhow::Result<ExitCode> {
         Command::Plan(args) => {
             telemetry::init(LogFormat::Text);
             let client = kube::Client::try_default().await?;
-            let planned = plan::plan(client, &args.namespace, &args.admission.options()?).await?;
+            let default_window = args.default_rollout_window.as_ref();
+            let planned = plan::plan(
+                client,
+                &args.namespace,
+                &args.admission.options()?,
+                default_window,
+            )
+            .await?;
             plan::write(std::io::stdout(), &args.namespace, &planned)?;
             // contract: 0 when nothing would roll, 2 when something would.
             Ok(ExitCode::from(if planned.is_empty() { 0 } else { 2 }))

@@ -1,9 +1,11 @@
 //! `plan --namespace NS`: the workloads whose `config-hash` is out of date and that the
-//! watcher would roll, with the sources that differ. Decided by the admission core from
-//! consistent reads, exactly as the webhook would; read-only.
+//! watcher would roll, with the sources that differ, and why it holds those it does not
+//! roll now (contract §11: a closed rollout window, a pause). Decided by the admission
+//! core from consistent reads, exactly as the webhook would; read-only.
 
 use std::io::Write;
 
+use k8s_openapi::api::core::v1::Namespace;
 use kube::{Api, Client, api::ListParams};
 use serde::de::DeserializeOwned;
 
@@ -11,11 +13,15 @@ use crate::{
     Error, Result,
     admission::{self, Options, Target, workload::Workload},
     source::{ClusterSource, Source},
-    watch::changes::{self, SourceChange},
+    watch::{
+        changes::{self, SourceChange},
+        policy::{self, Annotated, Held},
+        window::Schedule,
+    },
 };
 
 /// A workload that would roll.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Planned {
     /// `Deployment`, `StatefulSet` or `DaemonSet`.
     pub kind: &'static str,
@@ -23,6 +29,8 @@ pub struct Planned {
     pub name: String,
     /// The sources whose digest differs from what the workload carries.
     pub changes: Vec<SourceChange>,
+    /// Why the watcher holds it now, if it does.
+    pub held: Option<Held>,
 }
 
 async fn list<K>(client: &Client, namespace: &str, wrap: fn(K) -> Workload) -> Result<Vec<Workload>>
@@ -37,13 +45,33 @@ where
     Ok(items.into_iter().map(wrap).collect())
 }
 
-/// The stamped workloads of `namespace` whose annotations admission would change now.
-pub async fn plan(client: Client, namespace: &str, options: &Options) -> Result<Vec<Planned>> {
+/// The stamped workloads of `namespace` whose annotations admission would change now, each
+/// with what holds it, given the watcher's `default_window`.
+pub async fn plan(
+    client: Client,
+    namespace: &str,
+    options: &Options,
+    default_window: Option<&Schedule>,
+) -> Result<Vec<Planned>> {
+    let keys = &options.keys;
+    // A person allowed into the namespace only (a namespace-scoped install) may not read
+    // the Namespace object: then its annotations are left out, as the watcher does.
+    let ns = match Api::<Namespace>::all(client.clone()).get_opt(namespace).await {
+        Err(kube::Error::Api(status)) if status.code == 403 => {
+            tracing::warn!(
+                namespace,
+                "cannot read the namespace: its rollout-window and rollouts annotations are not applied"
+            );
+            None
+        }
+        read => read?,
+    };
+    let namespace_policy = ns.map(|ns| Annotated::read(keys, ns.metadata.annotations.as_ref()));
+    let now = jiff::Timestamp::now();
     let mut workloads = list(&client, namespace, Workload::Deployment).await?;
     workloads.extend(list(&client, namespace, Workload::StatefulSet).await?);
     workloads.extend(list(&client, namespace, Workload::DaemonSet).await?);
     let source = Source::Cluster(ClusterSource::new(client));
-    let keys = &options.keys;
     let mut planned = Vec::new();
     for workload in workloads {
         let meta = workload.metadata();
@@ -60,6 +88,8 @@ pub async fn plan(client: Client, namespace: &str, options: &Options) -> Result<
             continue;
         }
         let (kind, name) = (workload.kind(), meta.name.clone().unwrap_or_default());
+        let own = Annotated::read(keys, meta.annotations.as_ref());
+        let decision = policy::decide(&own, namespace, namespace_policy.as_ref(), default_window, now);
         let target = Target::new(namespace.to_owned(), workload, options);
         let lookups = match admission::read_sources(&target, &source, options).await {
             // Admission leaves such a workload alone, and so would the watcher.
@@ -77,18 +107,28 @@ pub async fn plan(client: Client, namespace: &str, options: &Options) -> Result<
             let before = current.get(&keys.sources).map(String::as_str);
             let after = decided.desired.get(&keys.sources).map(String::as_str);
             let changes = changes::diff(before, after);
-            planned.push(Planned { kind, name, changes });
+            planned.push(Planned {
+                kind,
+                name,
+                changes,
+                held: decision.held,
+            });
         }
     }
     Ok(planned)
 }
 
-/// Writes one line per workload that would roll, or that nothing would.
+/// Writes one line per workload that would roll now or is held (with the reason), or
+/// that nothing would.
 pub fn write(mut out: impl Write, namespace: &str, planned: &[Planned]) -> Result<()> {
     let mut text = String::new();
     for p in planned {
         let what = changes::describe(&p.changes);
-        text.push_str(&format!("{} {namespace}/{} would roll: {what}\n", p.kind, p.name));
+        let (kind, name) = (p.kind, &p.name);
+        text.push_str(&match &p.held {
+            None => format!("{kind} {namespace}/{name} would roll: {what}\n"),
+            Some(held) => format!("{kind} {namespace}/{name} held, {held}: {what}\n"),
+        });
     }
     if planned.is_empty() {
         text.push_str(&format!("nothing would roll in namespace {namespace}\n"));

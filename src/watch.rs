@@ -9,9 +9,11 @@ pub mod changes;
 mod controller;
 pub mod index;
 pub mod lease;
+pub mod policy;
 pub mod rollout;
 pub mod scheduler;
 mod streams;
+pub mod window;
 
 use std::{sync::Arc, time::Duration};
 
@@ -22,6 +24,7 @@ use tracing::info;
 pub use self::{
     controller::Controller,
     lease::{Elector, LeaseConfig, LeaseTiming},
+    policy::{Policy, WallClock},
     scheduler::Limits,
 };
 use crate::{admission::Options, metrics::Metrics};
@@ -36,6 +39,9 @@ pub struct WatchConfig {
     pub options: Options,
     /// Label selector of opted-in namespaces.
     pub namespace_selector: String,
+    /// `--watch-namespaces`: watch only these namespaces, one watch per namespace and kind,
+    /// and no namespace at all (a namespace-scoped install). Their annotations are not read.
+    pub namespaces: Option<std::collections::BTreeSet<String>>,
     /// Debounce, minimum interval and global rate.
     pub limits: Limits,
     /// The Lease to compete for.
@@ -43,6 +49,8 @@ pub struct WatchConfig {
     /// `--workload-info-metric`: export `confighash_workload_config_info`, one series per
     /// workload.
     pub workload_info: bool,
+    /// Rollout windows and pauses: the default window and the wall clock.
+    pub policy: Policy,
 }
 
 // Releasing the lease on shutdown must not hold up the drain for long.

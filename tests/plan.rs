@@ -104,3 +104,79 @@ async fn plan_reads_only_valid_names_and_skips_a_workload_over_max_sources() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn plan_shows_each_held_workload_with_its_reason() {
+    let api = FakeApi::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Paused namespace `shop`; in `demo`, one workload outside its window, one paused by
+    // itself, one that would roll now.
+    api.put_object(serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": NS, "labels": {LABEL.0: LABEL.1}}}));
+    api.put_configmap(NS, "app", &[("a", "1")]);
+    let annotated = |name: &str, annotations: serde_json::Value| {
+        let mut w = workload("Deployment", NS, name, env_from("app"));
+        w["metadata"]["annotations"] = annotations;
+        w
+    };
+    // Closed for the next hour whatever the time: opens between 1 and 2 hours from now.
+    let start = jiff::Timestamp::now() + jiff::SignedDuration::from_mins(90);
+    let hhmm = |t: jiff::Timestamp| t.to_zoned(jiff::tz::TimeZone::UTC).strftime("%H:%M").to_string();
+    let window = format!(
+        "daily {}-{} UTC",
+        hhmm(start),
+        hhmm(start + jiff::SignedDuration::from_mins(30))
+    );
+    put_stamped(
+        &api,
+        annotated(
+            "windowed",
+            serde_json::json!({"confighash.io/rollout-window": window}),
+        ),
+    )
+    .await;
+    put_stamped(
+        &api,
+        annotated("paused", serde_json::json!({"confighash.io/rollouts": "paused"})),
+    )
+    .await;
+    put_stamped(&api, annotated("free", serde_json::json!({}))).await;
+    api.put_configmap(NS, "app", &[("a", "2")]);
+
+    let (code, stdout) = plan(&api, dir.path()).await;
+    assert_eq!(code, Some(2), "{stdout}");
+    let line = |name: &str| line_of(&stdout, name);
+    assert!(
+        line("free").starts_with("Deployment demo/free would roll: configmap/app "),
+        "{stdout}"
+    );
+    assert!(
+        line("paused").starts_with("Deployment demo/paused held, paused by its annotation: configmap/app "),
+        "{stdout}"
+    );
+    let windowed = line("windowed");
+    let expected = format!("Deployment demo/windowed held, waiting for window {window}, opens in 1h ");
+    assert!(windowed.starts_with(&expected), "{stdout}");
+
+    // A paused namespace holds all three, and says so.
+    api.put_object(serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": NS, "labels": {LABEL.0: LABEL.1}, "annotations": {"confighash.io/rollouts": "paused"}}}));
+    let (_, stdout) = plan(&api, dir.path()).await;
+    assert!(
+        line_of(&stdout, "free").starts_with("Deployment demo/free held, paused by namespace demo: "),
+        "{stdout}"
+    );
+    assert!(
+        line_of(&stdout, "paused").contains("held, paused by its annotation"),
+        "{stdout}"
+    );
+}
+
+fn line_of(stdout: &str, name: &str) -> String {
+    let prefix = format!("Deployment demo/{name} ");
+    stdout
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_default()
+        .to_owned()
+}

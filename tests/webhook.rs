@@ -125,6 +125,36 @@ async fn missing_required_configmap_is_hashed_absent_with_a_warning() {
 }
 
 #[tokio::test]
+async fn an_invalid_rollout_window_is_a_warning_and_the_answer_is_otherwise_the_same() {
+    let webhook = Webhook::start().await;
+    let plain = webhook.mutate(&bytes(&create_review())).await.json();
+    let mut review = create_review();
+    review["request"]["object"]["metadata"]["annotations"] =
+        json!({"confighash.io/rollout-window": "Mon-Fri 09:00-17:00 Europe/Berln"});
+    let body = webhook.mutate(&bytes(&review)).await.json();
+    assert_eq!(
+        body["response"]["patch"], plain["response"]["patch"],
+        "admission still stamps"
+    );
+    let warnings = body["response"]["warnings"].as_array().expect("warnings");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let warning = warnings[0].as_str().expect("warning");
+    assert!(
+        warning.contains("annotation confighash.io/rollout-window"),
+        "{warning}"
+    );
+    assert!(
+        warning.contains("unknown time zone \"Europe/Berln\""),
+        "{warning}"
+    );
+    // A valid window warns of nothing.
+    review["request"]["object"]["metadata"]["annotations"] =
+        json!({"confighash.io/rollout-window": "Mon-Fri 09:00-17:00 Europe/Berlin"});
+    let body = webhook.mutate(&bytes(&review)).await.json();
+    assert!(body["response"].get("warnings").is_none(), "{body}");
+}
+
+#[tokio::test]
 async fn no_references_removes_our_stale_annotations() {
     let webhook = Webhook::start().await;
     let mut review = update_review();

@@ -8,7 +8,10 @@ use super::AdmissionArgs;
 use crate::{
     Error, Result,
     admission::Options,
-    watch::{DEFAULT_NAMESPACE_SELECTOR, LeaseConfig, LeaseTiming, Limits, WatchConfig},
+    watch::{
+        DEFAULT_NAMESPACE_SELECTOR, LeaseConfig, LeaseTiming, Limits, Policy, WallClock, WatchConfig,
+        window::{Schedule, WindowError},
+    },
 };
 
 /// The watcher's flags on `serve`.
@@ -21,6 +24,11 @@ pub struct WatchArgs {
     /// Label selector of the namespaces the watcher follows.
     #[arg(long, default_value = DEFAULT_NAMESPACE_SELECTOR)]
     pub namespace_selector: String,
+    /// Watch only these namespaces (comma-separated), one watch per namespace and kind, with
+    /// no cluster-wide list or watch (a namespace-scoped install); --namespace-selector and
+    /// namespace annotations are then not used.
+    #[arg(long, value_delimiter = ',')]
+    pub watch_namespaces: Vec<String>,
     /// Changes to one workload's sources within this quiet period give one rollout.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub debounce: Duration,
@@ -51,6 +59,15 @@ pub struct WatchArgs {
     /// series per workload that consumes config (cardinality grows with the workloads).
     #[arg(long)]
     pub workload_info_metric: bool,
+    /// Rollout window where neither the workload nor its namespace sets
+    /// `<prefix>/rollout-window`, e.g. "Mon-Fri 09:00-17:00 Europe/Berlin" [default: none,
+    /// roll at any time].
+    #[arg(long, value_parser = parse_window)]
+    pub default_rollout_window: Option<Schedule>,
+}
+
+fn parse_window(value: &str) -> std::result::Result<Schedule, WindowError> {
+    value.parse()
 }
 
 impl WatchArgs {
@@ -79,6 +96,7 @@ impl WatchArgs {
         Ok(Some(WatchConfig {
             options: options.clone(),
             namespace_selector: self.namespace_selector.clone(),
+            namespaces: self.watch_namespaces()?,
             limits: Limits {
                 debounce: self.debounce,
                 min_interval: self.min_rollout_interval,
@@ -86,7 +104,37 @@ impl WatchArgs {
             },
             lease,
             workload_info: self.workload_info_metric,
+            policy: Policy {
+                default_window: self.default_rollout_window.clone(),
+                clock: WallClock::default(),
+            },
         }))
+    }
+}
+
+impl WatchArgs {
+    fn watch_namespaces(&self) -> Result<Option<std::collections::BTreeSet<String>>> {
+        if self.watch_namespaces.is_empty() {
+            return Ok(None);
+        }
+        let names = self.watch_namespaces.iter().map(|n| n.trim());
+        let mut set = std::collections::BTreeSet::new();
+        for name in names {
+            let valid = !name.is_empty()
+                && name.len() <= 63
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !name.starts_with('-')
+                && !name.ends_with('-');
+            if !valid {
+                return Err(Error::Config(format!(
+                    "--watch-namespaces: {name:?} is not a namespace name (DNS-1123 label)"
+                )));
+            }
+            set.insert(name.to_owned());
+        }
+        Ok(Some(set))
     }
 }
 
@@ -104,6 +152,9 @@ pub struct PlanArgs {
     /// Namespace whose workloads to check.
     #[arg(short, long)]
     pub namespace: String,
+    /// The watcher's --default-rollout-window, to show which workloads it holds.
+    #[arg(long, value_parser = parse_window)]
+    pub default_rollout_window: Option<Schedule>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub admission: AdmissionArgs,

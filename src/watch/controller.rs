@@ -22,6 +22,7 @@ mod rollouts;
 use super::{
     WatchConfig,
     index::{Index, SourceKey, WorkloadKey},
+    policy::{Annotated, Policy},
     rollout::Patcher,
     scheduler::Scheduler,
     streams::{self, Item, SourceItem, SourceVersion, WorkloadItem},
@@ -37,6 +38,8 @@ const DRIFT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 pub struct Controller {
     client: Client,
     selector: String,
+    /// `--watch-namespaces`, if set.
+    scope: streams::Scope,
     secrets: bool,
     reader: ClusterSource,
     index: Index,
@@ -54,6 +57,14 @@ pub struct Controller {
     live: bool,
     /// `--workload-info-metric`: also export one series per workload.
     workload_info: bool,
+    /// The default window and the wall clock.
+    policy: Policy,
+    /// The rollout-window and pause annotations of each opted-in namespace.
+    namespace_policy: HashMap<String, Annotated>,
+    /// Workloads told (by an Event) that they are held, until they roll or settle.
+    announced_holds: HashSet<WorkloadKey>,
+    /// The invalid window value each workload was last told about.
+    reported_invalid: HashMap<WorkloadKey, String>,
 }
 
 /// What a namespace change asks of the streams.
@@ -91,6 +102,7 @@ impl Controller {
             reader: ClusterSource::new(client.clone()),
             client,
             selector: config.namespace_selector.clone(),
+            scope: config.namespaces.clone().map(Arc::new),
             secrets: config.options.secrets.is_some(),
             index: Index::new(config.options.clone()),
             scheduler: Scheduler::new(config.limits),
@@ -103,14 +115,27 @@ impl Controller {
             unread: BTreeSet::new(),
             live: false,
             workload_info: config.workload_info,
+            policy: config.policy.clone(),
+            namespace_policy: HashMap::new(),
+            announced_holds: HashSet::new(),
+            reported_invalid: HashMap::new(),
         }
     }
 
     /// Runs until dropped (leadership lost or shutdown).
     pub async fn run(mut self) {
-        let mut namespaces = streams::namespaces(&self.client, &self.selector);
         let mut workloads: Option<BoxStream<'static, WorkloadItem>> = None;
         let mut sources: Option<BoxStream<'static, SourceItem>> = None;
+        let mut namespaces = match self.scope.clone() {
+            None => streams::namespaces(&self.client, &self.selector),
+            // A fixed list: nothing to watch (and no right to).
+            Some(listed) => {
+                if let Streams::Restart = self.set_namespaces(listed.iter().cloned().collect()) {
+                    self.restart(&mut workloads, &mut sources);
+                }
+                futures::stream::pending().boxed()
+            }
+        };
         // Drift is a walk over every workload: done on a timer, never per event.
         let mut drift = tokio::time::interval(DRIFT_EVERY);
         drift.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -119,10 +144,7 @@ impl Controller {
             tokio::select! {
                 Some(item) = namespaces.next() => {
                     if let Streams::Restart = self.on_namespace(item) {
-                        workloads = Some(streams::workloads(&self.client));
-                        sources = None;
-                        self.workloads_relist = KINDS.iter().map(|k| (*k, HashSet::new())).collect();
-                        self.sources_relist = self.source_kinds().map(|k| (k, HashSet::new())).collect();
+                        self.restart(&mut workloads, &mut sources);
                     }
                 }
                 Some((kind, item)) = next(&mut workloads) => self.on_workload(kind, item).await,
@@ -131,11 +153,23 @@ impl Controller {
                 _ = drift.tick() => self.record_drift(),
             }
             if sources.is_none() && workloads.is_some() && self.workloads_relist.is_empty() {
-                sources = Some(streams::sources(&self.client, self.secrets));
+                sources = Some(streams::sources(&self.client, &self.scope, self.secrets));
             }
             self.check_live(sources.is_some()).await;
             self.record_metrics();
         }
+    }
+
+    /// Lists workloads, then ConfigMaps and Secrets, again.
+    fn restart(
+        &mut self,
+        workloads: &mut Option<BoxStream<'static, WorkloadItem>>,
+        sources: &mut Option<BoxStream<'static, SourceItem>>,
+    ) {
+        *workloads = Some(streams::workloads(&self.client, &self.scope));
+        *sources = None;
+        self.workloads_relist = KINDS.iter().map(|k| (*k, HashSet::new())).collect();
+        self.sources_relist = self.source_kinds().map(|k| (k, HashSet::new())).collect();
     }
 
     fn source_kinds(&self) -> impl Iterator<Item = SourceKind> + use<> {
@@ -159,6 +193,7 @@ impl Controller {
         match event {
             Event::Init => self.namespaces_relist = Some(BTreeSet::new()),
             Event::InitApply(ns) => {
+                self.namespace_policy_changed(&ns);
                 if let Some(seen) = &mut self.namespaces_relist {
                     seen.insert(ns.name_any());
                 }
@@ -168,6 +203,7 @@ impl Controller {
                 return self.set_namespaces(seen);
             }
             Event::Apply(ns) => {
+                self.namespace_policy_changed(&ns);
                 let mut set = self.namespaces.clone().unwrap_or_default();
                 set.insert(ns.name_any());
                 return self.set_namespaces(set);
@@ -181,11 +217,25 @@ impl Controller {
         Streams::Keep
     }
 
+    /// Records a namespace's policy annotations; when they changed, its held workloads
+    /// are looked at again (a removed pause rolls what is pending, once).
+    fn namespace_policy_changed(&mut self, ns: &Namespace) {
+        let name = ns.name_any();
+        let keys = &self.index.options().keys;
+        let policy = Annotated::read(keys, ns.metadata.annotations.as_ref());
+        if self.namespace_policy.get(&name) != Some(&policy) {
+            self.namespace_policy.insert(name.clone(), policy);
+            self.scheduler
+                .release_where(|k| k.namespace == name, Instant::now());
+        }
+    }
+
     fn set_namespaces(&mut self, now: BTreeSet<String>) -> Streams {
+        self.namespace_policy.retain(|ns, _| now.contains(ns));
         let before = self.namespaces.replace(now.clone());
         let dropped = self.index.retain_namespaces(|ns| now.contains(ns));
         for key in &dropped {
-            self.scheduler.forget(key);
+            self.forget(key);
         }
         let added = before.is_none_or(|b| now.iter().any(|ns| !b.contains(ns)));
         if added {
@@ -217,9 +267,13 @@ impl Controller {
                 if let Some(seen) = self.workloads_relist.get_mut(kind) {
                     seen.insert(key.clone());
                 }
+                let policy_before = self.index.policy(&key).cloned();
                 let missing = self.index.apply_workload(w);
                 for _ in 0..self.index.take_over_limit() {
                     self.metrics.sources_over_limit("watcher");
+                }
+                if self.index.policy(&key) != policy_before.as_ref() {
+                    self.scheduler.release(&key, Instant::now());
                 }
                 if self.live {
                     self.read_sources(missing).await;
@@ -230,14 +284,14 @@ impl Controller {
             Event::Delete(w) => {
                 let key = key_of(&w);
                 self.index.remove_workload(&key);
-                self.scheduler.forget(&key);
+                self.forget(&key);
             }
             Event::InitDone => {
                 let seen = self.workloads_relist.remove(kind).unwrap_or_default();
                 let gone = self.index.workload_keys().into_iter();
                 for key in gone.filter(|k| k.kind == kind && !seen.contains(k)) {
                     self.index.remove_workload(&key);
-                    self.scheduler.forget(&key);
+                    self.forget(&key);
                 }
             }
         }

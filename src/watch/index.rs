@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use tracing::warn;
 
 pub use self::drift::{Drift, WorkloadDrift};
-use super::changes::SourceChange;
+use super::{changes::SourceChange, policy::Annotated};
 use crate::{
     admission::{self, Options, Target, workload::Workload},
     digest::{SourceDigest, SourceKind},
@@ -43,6 +43,8 @@ struct WorkloadEntry {
     resource_version: String,
     /// Our annotations as the pod template carries them now.
     current: BTreeMap<String, String>,
+    /// Its own rollout-window and pause annotations.
+    policy: Annotated,
 }
 
 #[derive(Debug, Default)]
@@ -111,6 +113,11 @@ impl Index {
         }
     }
 
+    /// The admission options (annotation names) this index was made with.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
     /// Objects held per kind (`configmap`, `secret`, `deployment`, ...), for the metric.
     pub fn counts(&self) -> impl Iterator<Item = (&'static str, usize)> + '_ {
         self.counts.iter().map(|(k, n)| (*k, *n))
@@ -129,6 +136,11 @@ impl Index {
     /// Every workload key held.
     pub fn workload_keys(&self) -> Vec<WorkloadKey> {
         self.workloads.keys().cloned().collect()
+    }
+
+    /// The rollout-window and pause annotations of a workload held.
+    pub fn policy(&self, key: &WorkloadKey) -> Option<&Annotated> {
+        self.workloads.get(key).map(|e| &e.policy)
     }
 
     /// Every ConfigMap and Secret key held.
@@ -154,6 +166,7 @@ impl Index {
             return Vec::new();
         }
         let resource_version = meta.resource_version.clone().unwrap_or_default();
+        let policy = Annotated::read(&self.options.keys, meta.annotations.as_ref());
         let current = self.owned(&workload);
         let target = Target::new(key.namespace.clone(), workload, &self.options);
         // Admission leaves such a workload unchanged, so the watcher never rolls it and
@@ -184,6 +197,7 @@ impl Index {
             references: target.references,
             resource_version,
             current,
+            policy,
         };
         // Insert before detaching the old references, so digests still in use are kept.
         let label = workload_label(key.kind);

@@ -177,11 +177,29 @@ impl Patcher {
             .map_or("", String::as_str);
         info!(namespace = %key.namespace, kind = key.kind, name = %key.name, changed = %what,
             config_hash, "rolled out: ConfigMap content changed");
+        let note = Some(what);
+        if let Err(e) = self
+            .publish(key, EventType::Normal, "ConfigChanged", "Rollout", note)
+            .await
+        {
+            warn!(namespace = %key.namespace, name = %key.name, error = %e, "could not publish the rollout Event");
+        }
+    }
+
+    /// Publishes an Event about `key` (bounded by the call timeout).
+    pub async fn publish(
+        &self,
+        key: &WorkloadKey,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: Option<String>,
+    ) -> Result<(), CallError> {
         let event = Event {
-            type_: EventType::Normal,
-            reason: "ConfigChanged".into(),
-            note: Some(what),
-            action: "Rollout".into(),
+            type_,
+            reason: reason.into(),
+            note,
+            action: action.into(),
             secondary: None,
         };
         let regarding = ObjectReference {
@@ -191,9 +209,7 @@ impl Patcher {
             name: Some(key.name.clone()),
             ..Default::default()
         };
-        if let Err(e) = bounded(self.timeout, self.recorder.publish(&event, &regarding)).await {
-            warn!(namespace = %key.namespace, name = %key.name, error = %e, "could not publish the rollout Event");
-        }
+        bounded(self.timeout, self.recorder.publish(&event, &regarding)).await
     }
 }
 

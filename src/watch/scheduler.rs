@@ -39,6 +39,22 @@ impl Default for Limits {
 struct Pending {
     first: Instant,
     last: Instant,
+    /// Released from a hold: its debounce has passed already; only the interval and the
+    /// global rate still apply.
+    released: bool,
+}
+
+/// What holds a workload back beyond the limits (contract §11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// Outside every rollout window; looked at again at `until` (its next opening, or
+    /// sooner, so that a wall clock that moved is noticed).
+    Window {
+        /// When to look again.
+        until: Instant,
+    },
+    /// `rollouts: paused` on the workload or its namespace; released when that changes.
+    Paused,
 }
 
 /// Where a workload stands in the scheduler, for the drift metric.
@@ -61,11 +77,21 @@ pub enum Reason {
     Interval,
     /// It is due, but `--max-rollouts-per-second` makes it wait its turn.
     Rate,
+    /// Outside its rollout window.
+    Window,
+    /// Its workload or namespace is paused.
+    Paused,
 }
 
 impl Reason {
     /// Every reason, in label order.
-    pub const ALL: [Reason; 3] = [Reason::Debounce, Reason::Interval, Reason::Rate];
+    pub const ALL: [Reason; 5] = [
+        Reason::Debounce,
+        Reason::Interval,
+        Reason::Rate,
+        Reason::Window,
+        Reason::Paused,
+    ];
 
     /// The `reason` label.
     pub fn as_str(self) -> &'static str {
@@ -73,6 +99,8 @@ impl Reason {
             Reason::Debounce => "debounce",
             Reason::Interval => "interval",
             Reason::Rate => "rate",
+            Reason::Window => "window",
+            Reason::Paused => "paused",
         }
     }
 }
@@ -86,6 +114,8 @@ pub struct Scheduler<K> {
     next_global: Option<Instant>,
     /// Workloads whose last rollout failed, until one succeeds or they are forgotten.
     failing: HashSet<K>,
+    /// Workloads due but held by a window or a pause; not pending until released.
+    held: HashMap<K, Hold>,
 }
 
 impl<K: Eq + Hash + Clone> Scheduler<K> {
@@ -97,30 +127,82 @@ impl<K: Eq + Hash + Clone> Scheduler<K> {
             last_rollout: HashMap::new(),
             next_global: None,
             failing: HashSet::new(),
+            held: HashMap::new(),
         }
     }
 
-    /// Something `key` consumes changed at `now`.
+    /// Something `key` consumes changed at `now`. A held workload stays held: whatever
+    /// changed is rolled, newest first, when the hold ends.
     pub fn changed(&mut self, key: K, now: Instant) {
+        if self.held.contains_key(&key) {
+            return;
+        }
         self.pending
             .entry(key)
             .and_modify(|p| p.last = now)
             .or_insert(Pending {
                 first: now,
                 last: now,
+                released: false,
             });
     }
 
-    /// Workloads waiting.
+    /// `key` was due but a window or a pause holds it (it was just taken by
+    /// [`Scheduler::pop_due`]). It waits without using the rate until released.
+    pub fn hold(&mut self, key: K, hold: Hold) {
+        self.pending.remove(&key);
+        self.held.insert(key, hold);
+    }
+
+    /// Ends the hold of `key`, if any (its policy changed): it is due at once, within the
+    /// interval and the global rate, and looked at again.
+    pub fn release(&mut self, key: &K, now: Instant) {
+        if self.held.remove(key).is_some() {
+            self.pending.insert(
+                key.clone(),
+                Pending {
+                    first: now,
+                    last: now,
+                    released: true,
+                },
+            );
+        }
+    }
+
+    /// Releases every held workload that `matches`.
+    pub fn release_where(&mut self, matches: impl Fn(&K) -> bool, now: Instant) {
+        let keys: Vec<K> = self.held.keys().filter(|k| matches(k)).cloned().collect();
+        for key in keys {
+            self.release(&key, now);
+        }
+    }
+
+    /// Releases the window holds whose time has come.
+    fn release_due(&mut self, now: Instant) {
+        let due: Vec<K> = (self.held.iter())
+            .filter(|(_, h)| matches!(h, Hold::Window { until } if *until <= now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            self.release(&key, now);
+        }
+    }
+
+    /// The hold of `key`, if held.
+    pub fn held(&self, key: &K) -> Option<Hold> {
+        self.held.get(key).copied()
+    }
+
+    /// Workloads waiting, held ones included.
     pub fn pending(&self) -> usize {
-        self.pending.len()
+        self.pending.len() + self.held.len()
     }
 
     /// Whether `key` waits, and whether its last rollout failed.
     pub fn queued(&self, key: &K) -> Queued {
         if self.failing.contains(key) {
             Queued::Failing
-        } else if self.pending.contains_key(key) {
+        } else if self.pending.contains_key(key) || self.held.contains_key(key) {
             Queued::Waiting
         } else {
             Queued::No
@@ -128,10 +210,14 @@ impl<K: Eq + Hash + Clone> Scheduler<K> {
     }
 
     /// How many pending workloads wait for each reason at `now`.
-    pub fn pending_by_reason(&self, now: Instant) -> [(Reason, usize); 3] {
+    pub fn pending_by_reason(&self, now: Instant) -> [(Reason, usize); 5] {
         let mut counts = Reason::ALL.map(|r| (r, 0));
-        for (key, p) in &self.pending {
-            let reason = self.reason(key, p, now);
+        let held = self.held.values().map(|h| match h {
+            Hold::Window { .. } => Reason::Window,
+            Hold::Paused => Reason::Paused,
+        });
+        let pending = self.pending.iter().map(|(key, p)| self.reason(key, p, now));
+        for reason in pending.chain(held) {
             if let Some(entry) = counts.iter_mut().find(|(r, _)| *r == reason) {
                 entry.1 += 1;
             }
@@ -151,6 +237,9 @@ impl<K: Eq + Hash + Clone> Scheduler<K> {
     }
 
     fn quiet(&self, p: &Pending) -> Instant {
+        if p.released {
+            return p.first;
+        }
         let Limits {
             debounce,
             min_interval,
@@ -170,16 +259,22 @@ impl<K: Eq + Hash + Clone> Scheduler<K> {
 
     /// The earliest instant at which [`Scheduler::pop_due`] may return something.
     pub fn next_wakeup(&self) -> Option<Instant> {
-        let earliest = self.pending.iter().map(|(k, p)| self.due(k, p)).min()?;
-        Some(match self.next_global {
+        let due = self.pending.iter().map(|(k, p)| self.due(k, p)).min();
+        let due = due.map(|earliest| match self.next_global {
             Some(global) => earliest.max(global),
             None => earliest,
-        })
+        });
+        let windows = self.held.values().filter_map(|h| match h {
+            Hold::Window { until } => Some(*until),
+            Hold::Paused => None,
+        });
+        due.into_iter().chain(windows).min()
     }
 
     /// Takes the workload that has waited longest among those due at `now`, if the global
     /// rate allows a rollout now.
     pub fn pop_due(&mut self, now: Instant) -> Option<K> {
+        self.release_due(now);
         if self.next_global.is_some_and(|g| g > now) {
             return None;
         }
@@ -219,6 +314,7 @@ impl<K: Eq + Hash + Clone> Scheduler<K> {
     /// `key` is gone (deleted, opted out, or no longer watched).
     pub fn forget(&mut self, key: &K) {
         self.pending.remove(key);
+        self.held.remove(key);
         self.last_rollout.remove(key);
         self.failing.remove(key);
     }
@@ -228,6 +324,7 @@ impl<K: Eq + Hash + Clone> Scheduler<K> {
         self.pending.clear();
         self.last_rollout.clear();
         self.failing.clear();
+        self.held.clear();
         self.next_global = None;
     }
 }
@@ -374,25 +471,25 @@ mod tests {
         let count = |s: &Scheduler<&'static str>, at| s.pending_by_reason(at).map(|(_, n)| n);
         s.changed("a", t0);
         s.changed("b", t0);
-        assert_eq!(count(&s, t0 + S), [2, 0, 0], "both in their debounce");
+        assert_eq!(count(&s, t0 + S), [2, 0, 0, 0, 0], "both in their debounce");
         let first = s.pop_due(t0 + 5 * S).expect("due");
         s.rolled(first, t0 + 5 * S);
         assert_eq!(
             count(&s, t0 + 5 * S),
-            [0, 0, 1],
+            [0, 0, 1, 0, 0],
             "the other waits for the global rate"
         );
         s.changed(first, t0 + 6 * S);
         assert_eq!(
             count(&s, t0 + 6 * S),
-            [0, 1, 1],
+            [0, 1, 1, 0, 0],
             "rolled 1 s ago: the interval holds it"
         );
-        assert_eq!(count(&s, t0 + 20 * S), [0, 1, 1]);
+        assert_eq!(count(&s, t0 + 20 * S), [0, 1, 1, 0, 0]);
         // A failed rollout is retried after the interval.
         let second = s.pop_due(t0 + 6 * S).expect("rate allows it now");
         s.failed(second, t0 + 6 * S);
-        assert_eq!(count(&s, t0 + 7 * S), [0, 2, 0]);
+        assert_eq!(count(&s, t0 + 7 * S), [0, 2, 0, 0, 0]);
     }
 
     #[test]
@@ -407,5 +504,75 @@ mod tests {
         s.changed("b", t0);
         s.forget(&"b");
         assert_eq!(s.next_wakeup(), None);
+    }
+
+    #[test]
+    fn a_window_opening_for_a_thousand_workloads_rolls_them_at_the_global_rate() {
+        let mut s = scheduler();
+        let t0 = Instant::now();
+        let keys: Vec<&'static str> = (0..1000).map(|i| &*format!("w{i}").leak()).collect();
+        for key in &keys {
+            s.changed(key, t0);
+        }
+        // Due after the debounce, but outside the window: all held until it opens at 60 s.
+        let opens = t0 + 60 * S;
+        while let Some(key) = s.pop_due(t0 + 5 * S) {
+            s.hold(key, Hold::Window { until: opens });
+        }
+        assert_eq!(
+            s.pending_by_reason(t0 + 5 * S).map(|(_, n)| n),
+            [0, 0, 0, 1000, 0]
+        );
+        assert_eq!(
+            s.queued(&"w1"),
+            Queued::Waiting,
+            "held counts as held in the drift"
+        );
+        s.changed("w1", t0 + 10 * S);
+        assert_eq!(
+            s.pending_by_reason(t0 + 10 * S)[3].1,
+            1000,
+            "a change keeps it held"
+        );
+        assert_eq!(s.next_wakeup(), Some(opens));
+        let rolled = drive(&mut s, &[], opens, 1000 * S);
+        assert_eq!(rolled.len(), 1000);
+        assert_eq!(
+            rolled[0].0,
+            Duration::ZERO,
+            "the first rolls at the opening, no new debounce"
+        );
+        for pair in rolled.windows(2) {
+            assert!(pair[1].0 - pair[0].0 >= S / 2, "2 per second: {pair:?}");
+        }
+        assert!(rolled[999].0 >= 499 * S);
+    }
+
+    #[test]
+    fn a_pause_holds_until_released_and_then_rolls_once_within_the_interval() {
+        let mut s = scheduler();
+        let t0 = Instant::now();
+        s.changed("web", t0);
+        assert_eq!(s.pop_due(t0 + 5 * S), Some("web"));
+        s.hold("web", Hold::Paused);
+        assert_eq!(s.next_wakeup(), None, "a pause has no end of its own");
+        assert_eq!(s.pending_by_reason(t0 + 5 * S)[4], (Reason::Paused, 1));
+        s.changed("web", t0 + 6 * S);
+        assert_eq!(s.held(&"web"), Some(Hold::Paused));
+        s.release(&"web", t0 + 100 * S);
+        assert_eq!(s.pop_due(t0 + 100 * S), Some("web"));
+        s.rolled("web", t0 + 100 * S);
+        assert_eq!(s.pending(), 0, "rolled once");
+        // Released again right after a rollout: the interval still applies.
+        s.changed("web", t0 + 101 * S);
+        assert_eq!(s.pop_due(t0 + 106 * S), None);
+        s.release(&"api", t0 + 106 * S);
+        assert_eq!(s.pending(), 1, "releasing what is not held does nothing");
+        s.forget(&"web");
+        s.changed("db", t0 + 200 * S);
+        assert_eq!(s.pop_due(t0 + 205 * S), Some("db"));
+        s.hold("db", Hold::Paused);
+        s.release_where(|k| k.starts_with('d'), t0 + 300 * S);
+        assert_eq!(s.pop_due(t0 + 300 * S), Some("db"));
     }
 }

@@ -10,9 +10,14 @@
 //! whereas one watch per opted-in namespace would hold a connection, a relist and a
 //! backoff per namespace — hundreds with `namespaceSelector.mode: optOut` — and miss
 //! nothing the cluster-wide form does not.
+//!
+//! With `--watch-namespaces` (a namespace-scoped install, whose Roles grant nothing
+//! cluster-wide) every kind is watched once per listed namespace instead, and namespaces
+//! are not watched at all.
 
-use futures::{Stream, StreamExt, stream::BoxStream};
+use futures::{StreamExt, stream::BoxStream};
 use k8s_openapi::{
+    NamespaceResourceScope,
     api::{
         apps::v1::{DaemonSet, Deployment, StatefulSet},
         core::v1::{ConfigMap, Namespace, Secret},
@@ -60,23 +65,82 @@ pub struct SourceVersion {
 /// A ConfigMap or Secret metadata event, tagged with its kind.
 pub type SourceItem = (SourceKind, Item<SourceVersion>);
 
-fn watch<K>(client: &Client, config: watcher::Config) -> impl Stream<Item = Item<K>> + Send + use<K>
+/// Where the watcher looks: every namespace, or only these.
+pub type Scope = Option<std::sync::Arc<std::collections::BTreeSet<String>>>;
+
+fn watch<K>(client: &Client, scope: &Scope, config: watcher::Config) -> BoxStream<'static, Item<K>>
 where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + 'static,
 {
-    watcher(Api::<K>::all(client.clone()), config).default_backoff()
+    let Some(namespaces) = scope else {
+        return watcher(Api::<K>::all(client.clone()), config)
+            .default_backoff()
+            .boxed();
+    };
+    let streams = namespaces.iter().map(|ns| {
+        let api = Api::<K>::namespaced(client.clone(), ns);
+        watcher(api, config.clone()).default_backoff().boxed()
+    });
+    merge_relists(streams.collect())
+}
+
+/// Merges one stream per namespace into one that looks like a single watch to the
+/// controller: one `Init` before the first list, one `InitDone` once every namespace has
+/// been listed. A namespace that relists later (after `410 Gone`) reports its objects as
+/// updates, without an `Init`/`InitDone` of its own: the controller would otherwise take
+/// the objects of the other namespaces, missing from that relist, as deleted. A deletion
+/// missed during such a gap is noticed when the watcher next acts on the object (a patch
+/// of a workload that is gone removes it).
+fn merge_relists<K: Send + 'static>(
+    streams: Vec<BoxStream<'static, Item<K>>>,
+) -> BoxStream<'static, Item<K>> {
+    let tagged = streams
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| s.map(move |item| (i, item)).boxed());
+    let mut listing: std::collections::BTreeSet<usize> = (0..tagged.len()).collect();
+    let mut started = false;
+    let mut synced = false;
+    futures::stream::select_all(tagged)
+        .filter_map(move |(i, item)| {
+            let out = match item {
+                Ok(Event::Init) if !started => {
+                    started = true;
+                    Some(Ok(Event::Init))
+                }
+                Ok(Event::Init) => None,
+                Ok(Event::InitDone) if !synced => {
+                    listing.remove(&i);
+                    synced = listing.is_empty();
+                    synced.then_some(Ok(Event::InitDone))
+                }
+                Ok(Event::InitDone) => None,
+                Ok(Event::InitApply(k)) if synced => Some(Ok(Event::Apply(k))),
+                other => Some(other),
+            };
+            std::future::ready(out)
+        })
+        .boxed()
 }
 
 /// Namespaces that match the opt-in selector.
 pub fn namespaces(client: &Client, selector: &str) -> BoxStream<'static, Item<Namespace>> {
-    watch::<Namespace>(client, watcher::Config::default().labels(selector)).boxed()
+    let api = Api::<Namespace>::all(client.clone());
+    watcher(api, watcher::Config::default().labels(selector))
+        .default_backoff()
+        .boxed()
 }
 
 /// The metadata of ConfigMaps, and of Secrets when `secrets`, in every namespace (the
 /// controller keeps only opted-in ones), merged.
-pub fn sources(client: &Client, secrets: bool) -> BoxStream<'static, SourceItem> {
+pub fn sources(client: &Client, scope: &Scope, secrets: bool) -> BoxStream<'static, SourceItem> {
     let config = || watcher::Config::default().page_size(SOURCE_PAGE_SIZE);
-    let configmaps = watch::<PartialObjectMeta<ConfigMap>>(client, config())
+    let configmaps = watch::<PartialObjectMeta<ConfigMap>>(client, scope, config())
         .filter_map(|e| {
             let item = lift_valid(e, |m| version(SourceKind::ConfigMap, m));
             futures::future::ready(item.map(|item| (SourceKind::ConfigMap, item)))
@@ -85,7 +149,7 @@ pub fn sources(client: &Client, secrets: bool) -> BoxStream<'static, SourceItem>
     if !secrets {
         return configmaps;
     }
-    let secrets = watch::<PartialObjectMeta<Secret>>(client, config().fields(SECRET_FIELD_SELECTOR))
+    let secrets = watch::<PartialObjectMeta<Secret>>(client, scope, config().fields(SECRET_FIELD_SELECTOR))
         .filter_map(|e| {
             let item = lift_valid(e, |m| version(SourceKind::Secret, m));
             futures::future::ready(item.map(|item| (SourceKind::Secret, item)))
@@ -105,14 +169,14 @@ fn version<K>(kind: SourceKind, object: PartialObjectMeta<K>) -> Option<SourceVe
 }
 
 /// Deployments, StatefulSets and DaemonSets in every namespace, merged.
-pub fn workloads(client: &Client) -> BoxStream<'static, WorkloadItem> {
+pub fn workloads(client: &Client, scope: &Scope) -> BoxStream<'static, WorkloadItem> {
     let config = watcher::Config::default;
     let deployments =
-        watch::<Deployment>(client, config()).map(|e| ("Deployment", lift(e, Workload::Deployment)));
-    let statefulsets =
-        watch::<StatefulSet>(client, config()).map(|e| ("StatefulSet", lift(e, Workload::StatefulSet)));
+        watch::<Deployment>(client, scope, config()).map(|e| ("Deployment", lift(e, Workload::Deployment)));
+    let statefulsets = watch::<StatefulSet>(client, scope, config())
+        .map(|e| ("StatefulSet", lift(e, Workload::StatefulSet)));
     let daemonsets =
-        watch::<DaemonSet>(client, config()).map(|e| ("DaemonSet", lift(e, Workload::DaemonSet)));
+        watch::<DaemonSet>(client, scope, config()).map(|e| ("DaemonSet", lift(e, Workload::DaemonSet)));
     futures::stream::select_all([deployments.boxed(), statefulsets.boxed(), daemonsets.boxed()]).boxed()
 }
 
@@ -139,4 +203,53 @@ fn lift_valid<K, T>(item: Item<K>, wrap: fn(K) -> Option<T>) -> Option<Item<T>> 
         Event::InitDone => Event::InitDone,
     };
     Some(Ok(event))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream(events: Vec<Event<u32>>) -> BoxStream<'static, Item<u32>> {
+        futures::stream::iter(events.into_iter().map(Ok)).boxed()
+    }
+
+    #[tokio::test]
+    async fn per_namespace_streams_look_like_one_watch_and_a_later_relist_is_updates() {
+        let a = stream(vec![Event::Init, Event::InitApply(1), Event::InitDone]);
+        let b = stream(vec![
+            Event::Init,
+            Event::InitApply(2),
+            Event::InitDone,
+            Event::Apply(3),
+            // b relists after 410 Gone: the controller must not take 1 as deleted.
+            Event::Init,
+            Event::InitApply(4),
+            Event::InitDone,
+        ]);
+        let merged: Vec<String> = merge_relists(vec![a, b])
+            .map(|item| match item.expect("ok") {
+                Event::Init => "init".to_owned(),
+                Event::InitApply(n) => format!("list {n}"),
+                Event::InitDone => "done".to_owned(),
+                Event::Apply(n) => format!("apply {n}"),
+                Event::Delete(n) => format!("delete {n}"),
+            })
+            .collect()
+            .await;
+        let at = |what: &str| {
+            merged
+                .iter()
+                .position(|m| m == what)
+                .unwrap_or_else(|| panic!("{what}: {merged:?}"))
+        };
+        assert_eq!(merged.iter().filter(|m| *m == "init").count(), 1, "{merged:?}");
+        assert_eq!(merged.iter().filter(|m| *m == "done").count(), 1, "{merged:?}");
+        assert_eq!(at("init"), 0);
+        assert!(
+            at("done") > at("list 1") && at("done") > at("list 2"),
+            "{merged:?}"
+        );
+        assert!(at("apply 4") > at("done"), "{merged:?}");
+        assert!(merged.contains(&"apply 3".to_owned()));
+    }
 }

@@ -23,6 +23,7 @@ pub fn config(identity: &str) -> WatchConfig {
     WatchConfig {
         options: Options::default(),
         namespace_selector: watch::DEFAULT_NAMESPACE_SELECTOR.into(),
+        namespaces: None,
         limits: Limits {
             debounce: Duration::from_millis(300),
             min_interval: Duration::from_secs(1),
@@ -35,6 +36,7 @@ pub fn config(identity: &str) -> WatchConfig {
             timing: LeaseTiming::new(Duration::from_secs(3), None).expect("valid timing"),
         },
         workload_info: false,
+        policy: Default::default(),
     }
 }
 

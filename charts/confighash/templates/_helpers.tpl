@@ -245,6 +245,16 @@ Checks of values that would otherwise render a chart that installs but misbehave
 Included once, from deployment.yaml.
 */}}
 {{- define "confighash.validate" -}}
+{{- if eq .Values.scope "namespaces" }}
+{{- if not .Values.namespaces }}
+{{- fail "scope: namespaces needs the namespaces confighash may act in, e.g. namespaces: [shop, payments]" }}
+{{- end }}
+{{- if .Values.watch.namespaceSelector }}
+{{- fail "watch.namespaceSelector cannot be used with scope: namespaces: the watcher follows exactly the listed namespaces" }}
+{{- end }}
+{{- else if .Values.namespaces }}
+{{- fail "namespaces is used only with scope: namespaces; set scope: namespaces, or remove namespaces" }}
+{{- end }}
 {{- $lookupMs := include "confighash.durationMs" (list "server.lookupTimeout" .Values.server.lookupTimeout) | int64 }}
 {{- $drainMs := include "confighash.durationMs" (list "server.drainTimeout" .Values.server.drainTimeout) | int64 }}
 {{- $timeout := .Values.webhook.timeoutSeconds | int64 }}

@@ -3,17 +3,24 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
+use kube::runtime::events::EventType;
 use tokio::time::Instant;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::Controller;
 use crate::{
     metrics::WorkloadInfo,
     watch::{
         index::{SourceKey, WorkloadKey},
+        policy::{self, Decision, Held},
         rollout::Sent,
+        scheduler::Hold,
     },
 };
+
+/// The longest a window hold sleeps before the wall clock is read again, so a clock that
+/// was stepped (NTP, a suspended node) is noticed within this bound.
+const WINDOW_RECHECK: std::time::Duration = std::time::Duration::from_secs(3600);
 
 // A conflicting writer gets this many fresh reads before the rollout waits for the interval.
 const CONFLICT_RETRIES: usize = 3;
@@ -73,10 +80,15 @@ impl Controller {
     async fn roll(&mut self, key: WorkloadKey) {
         for _ in 0..CONFLICT_RETRIES {
             let Some(rollout) = self.index.rollout(&key) else {
+                self.announced_holds.remove(&key);
                 return self.scheduler.settled(&key);
             };
+            if let Some(held) = self.policy_holds(&key).await {
+                return self.hold(key, held).await;
+            }
             match self.patcher.send(&rollout).await {
                 Sent::Patched(workload) => {
+                    self.announced_holds.remove(&key);
                     self.index.apply_workload(*workload);
                     self.scheduler.rolled(key, Instant::now());
                     return;
@@ -97,6 +109,64 @@ impl Controller {
             }
         }
         self.scheduler.failed(key, Instant::now());
+    }
+
+    /// What the rollout policy says about `key` now; an invalid window is logged and
+    /// reported by one Event per value, and counts as no window.
+    async fn policy_holds(&mut self, key: &WorkloadKey) -> Option<Held> {
+        let workload = self.index.policy(key).cloned().unwrap_or_default();
+        let namespace = self.namespace_policy.get(&key.namespace);
+        let default = self.policy.default_window.as_ref();
+        let now = self.policy.clock.now();
+        let Decision { held, invalid } = policy::decide(&workload, &key.namespace, namespace, default, now);
+        match invalid {
+            Some(invalid) if self.reported_invalid.get(key) != Some(&invalid.value) => {
+                warn!(namespace = %key.namespace, kind = key.kind, name = %key.name, "{invalid}");
+                let note = Some(invalid.to_string());
+                let sent = (self.patcher)
+                    .publish(key, EventType::Warning, "InvalidRolloutWindow", "Rollout", note)
+                    .await;
+                if let Err(e) = sent {
+                    warn!(namespace = %key.namespace, name = %key.name, error = %e, "could not publish the invalid-window Event");
+                }
+                self.reported_invalid.insert(key.clone(), invalid.value);
+            }
+            Some(_) => {}
+            None => _ = self.reported_invalid.remove(key),
+        }
+        held
+    }
+
+    /// Holds `key` for `held`; the first hold since its last rollout is announced by an
+    /// Event and a log line.
+    async fn hold(&mut self, key: WorkloadKey, held: Held) {
+        let hold = match &held {
+            Held::Paused(_) => Hold::Paused,
+            Held::Window { opens, now, .. } => {
+                let wait = opens.duration_since(*now).unsigned_abs().min(WINDOW_RECHECK);
+                Hold::Window {
+                    until: Instant::now() + wait,
+                }
+            }
+        };
+        self.scheduler.hold(key.clone(), hold);
+        if self.announced_holds.insert(key.clone()) {
+            let reason = held.to_string();
+            info!(namespace = %key.namespace, kind = key.kind, name = %key.name, %reason, "rollout held");
+            let sent = (self.patcher)
+                .publish(&key, EventType::Normal, "RolloutHeld", "Rollout", Some(reason))
+                .await;
+            if let Err(e) = sent {
+                warn!(namespace = %key.namespace, name = %key.name, error = %e, "could not publish the held Event");
+            }
+        }
+    }
+
+    /// `key` is gone or no longer watched.
+    pub(super) fn forget(&mut self, key: &WorkloadKey) {
+        self.scheduler.forget(key);
+        self.announced_holds.remove(key);
+        self.reported_invalid.remove(key);
     }
 
     /// Counts pending workloads per reason and workloads per kind and state (and, with
