@@ -6,13 +6,10 @@
 
 use std::{sync::Arc, time::Duration};
 
-use k8s_openapi::api::{
-    apps::v1::{DaemonSet, Deployment, StatefulSet},
-    core::v1::ObjectReference,
-};
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::{
     Api, Client,
-    api::{ApiResource, DynamicObject, Patch, PatchParams},
+    api::{DynamicObject, Patch, PatchParams},
     runtime::events::{Event, EventType, Recorder, Reporter},
 };
 use serde_json::{Map, Value, json};
@@ -22,7 +19,11 @@ use super::{
     changes,
     index::{Rollout, WorkloadKey},
 };
-use crate::{admission::workload::Workload, annotations::AnnotationKeys, metrics::Metrics};
+use crate::{
+    admission::{kinds::WorkloadKind, workload::Workload},
+    annotations::AnnotationKeys,
+    metrics::Metrics,
+};
 
 /// How a patch ended.
 #[derive(Debug)]
@@ -69,14 +70,6 @@ pub struct Patcher {
     keys: AnnotationKeys,
     metrics: Arc<Metrics>,
     timeout: Duration,
-}
-
-fn api_resource(kind: &str) -> ApiResource {
-    match kind {
-        "StatefulSet" => ApiResource::erase::<StatefulSet>(&()),
-        "DaemonSet" => ApiResource::erase::<DaemonSet>(&()),
-        _ => ApiResource::erase::<Deployment>(&()),
-    }
 }
 
 /// The merge patch: our two annotations (null removes one) and the resourceVersion
@@ -127,7 +120,7 @@ impl Patcher {
     }
 
     fn api(&self, key: &WorkloadKey) -> Api<DynamicObject> {
-        Api::namespaced_with(self.client.clone(), &key.namespace, &api_resource(key.kind))
+        Api::namespaced_with(self.client.clone(), &key.namespace, &key.kind.api_resource())
     }
 
     /// Reads a workload afresh (after a conflict); `None` when it is gone.
@@ -157,11 +150,11 @@ impl Patcher {
             Err(CallError::Api(kube::Error::Api(s))) if s.code == 409 => ("conflict", Sent::Conflict),
             Err(CallError::Api(kube::Error::Api(s))) if s.code == 404 => ("gone", Sent::Gone),
             Err(e) => {
-                warn!(namespace = %key.namespace, kind = key.kind, name = %key.name, error = %e, "rollout patch failed");
+                warn!(namespace = %key.namespace, kind = %key.kind, name = %key.name, error = %e, "rollout patch failed");
                 ("error", Sent::Failed)
             }
         };
-        self.metrics.watch_rollout(key.kind, result);
+        self.metrics.watch_rollout(key.kind.kind(), result);
         if let Sent::Patched(_) = outcome {
             self.announce(rollout).await;
         }
@@ -175,7 +168,7 @@ impl Patcher {
             .desired
             .get(&self.keys.config_hash)
             .map_or("", String::as_str);
-        info!(namespace = %key.namespace, kind = key.kind, name = %key.name, changed = %what,
+        info!(namespace = %key.namespace, kind = %key.kind, name = %key.name, changed = %what,
             config_hash, "rolled out: ConfigMap content changed");
         let event = Event {
             type_: EventType::Normal,
@@ -185,8 +178,8 @@ impl Patcher {
             secondary: None,
         };
         let regarding = ObjectReference {
-            api_version: Some("apps/v1".into()),
-            kind: Some(key.kind.into()),
+            api_version: Some(key.kind.api_version().into()),
+            kind: Some(key.kind.kind().into()),
             namespace: Some(key.namespace.clone()),
             name: Some(key.name.clone()),
             ..Default::default()
@@ -197,7 +190,7 @@ impl Patcher {
     }
 }
 
-fn typed(kind: &str, object: DynamicObject) -> Option<Workload> {
+fn typed(kind: WorkloadKind, object: DynamicObject) -> Option<Workload> {
     let value = serde_json::to_value(object).ok()?;
     Workload::parse(kind, value).ok().flatten()
 }
@@ -213,7 +206,7 @@ mod tests {
         let keys = AnnotationKeys::default();
         let mut rollout = Rollout {
             key: WorkloadKey {
-                kind: "Deployment",
+                kind: WorkloadKind::DEPLOYMENT,
                 namespace: "demo".into(),
                 name: "web".into(),
             },

@@ -25,7 +25,7 @@ impl Controller {
         }
         let now = Instant::now();
         for key in affected {
-            debug!(namespace = %key.namespace, kind = key.kind, name = %key.name, "source content changed; rollout scheduled");
+            debug!(namespace = %key.namespace, kind = %key.kind, name = %key.name, "source content changed; rollout scheduled");
             self.scheduler.changed(key, now);
         }
     }
@@ -112,7 +112,7 @@ impl Controller {
         let drift = self.index.drift(|key| self.scheduler.queued(key));
         let mut counts = BTreeMap::new();
         for d in &drift {
-            *counts.entry((d.key.kind, d.state)).or_insert(0) += 1;
+            *counts.entry((d.key.kind.kind(), d.state)).or_insert(0) += 1;
         }
         self.metrics.watch_workloads(&counts);
         if self.workload_info {
@@ -120,7 +120,7 @@ impl Controller {
                 .iter()
                 .map(|d| WorkloadInfo {
                     namespace: d.key.namespace.clone(),
-                    kind: d.key.kind,
+                    kind: d.key.kind.kind(),
                     name: d.key.name.clone(),
                     config_hash: d.config_hash.unwrap_or_default().to_owned(),
                 })
