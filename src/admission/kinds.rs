@@ -176,6 +176,16 @@ impl FromStr for WorkloadKind {
                 "pointer {pointer:?} must be a JSON pointer such as /spec/template"
             )));
         }
+        // The watcher patches with a merge patch, which addresses object fields only.
+        let through_lists = pointer
+            .split('/')
+            .skip(1)
+            .any(|t| t == "-" || (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())));
+        if through_lists {
+            return Err(refuse(format!(
+                "pointer {pointer:?} must lead through object fields, not list elements"
+            )));
+        }
         if pointer.starts_with("/metadata") {
             return Err(refuse(format!(
                 "pointer {pointer:?} must not point into the object's own metadata"
@@ -305,9 +315,9 @@ mod tests {
     #[case("example.com/v1/Agent=agents", "agents", "/spec/template")]
     #[case("example.com/v1/Agent:/spec/pod/template", "agents", "/spec/pod/template")]
     #[case(
-        "example.com/v1beta2/PodSet=pod-sets:/spec/pods/0",
+        "example.com/v1beta2/PodSet=pod-sets:/spec/a~1b/template",
         "pod-sets",
-        "/spec/pods/0"
+        "/spec/a~1b/template"
     )]
     fn plural_and_pointer_are_taken_as_given(
         #[case] flag: &str,
@@ -334,6 +344,8 @@ mod tests {
     #[case("argoproj.io/v1/Rollout:", "pointer \"\"")]
     #[case("argoproj.io/v1/Rollout:spec/template", "pointer \"spec/template\"")]
     #[case("argoproj.io/v1/Rollout:/metadata", "own metadata")]
+    #[case("argoproj.io/v1/Rollout:/spec/pods/0", "not list elements")]
+    #[case("argoproj.io/v1/Rollout:/spec/pods/-", "not list elements")]
     #[case("apps/v1/Deployment", "built in")]
     fn a_malformed_flag_is_refused_with_the_reason(#[case] flag: &str, #[case] reason: &str) {
         let err = flag.parse::<WorkloadKind>().expect_err("refused").to_string();

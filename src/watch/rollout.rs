@@ -6,6 +6,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use json_patch::jsonptr::Pointer;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::{
     Api, Client,
@@ -72,8 +73,8 @@ pub struct Patcher {
     timeout: Duration,
 }
 
-/// The merge patch: our two annotations (null removes one) and the resourceVersion
-/// precondition, nothing else.
+/// The merge patch: our two annotations (null removes one) at the kind's pod template and
+/// the resourceVersion precondition, nothing else.
 pub fn body(rollout: &Rollout, keys: &AnnotationKeys) -> Value {
     let annotations: Map<String, Value> = keys
         .owned()
@@ -85,10 +86,15 @@ pub fn body(rollout: &Rollout, keys: &AnnotationKeys) -> Value {
             )
         })
         .collect();
-    json!({
-        "metadata": {"resourceVersion": rollout.resource_version},
-        "spec": {"template": {"metadata": {"annotations": annotations}}}
-    })
+    let mut patch = json!({"metadata": {"annotations": annotations}});
+    // The pointer leads through object fields only (WorkloadKind refuses list indexes), so
+    // nesting the fields gives the merge patch of exactly that place.
+    let pointer = Pointer::parse(rollout.key.kind.pointer()).unwrap_or(Pointer::root());
+    for token in pointer.tokens().collect::<Vec<_>>().into_iter().rev() {
+        patch = json!({ token.decoded(): patch });
+    }
+    patch["metadata"]["resourceVersion"] = json!(rollout.resource_version);
+    patch
 }
 
 impl Patcher {
@@ -229,6 +235,26 @@ mod tests {
         assert_eq!(
             annotations,
             &json!({"confighash.io/config-hash": null, "confighash.io/sources": null})
+        );
+    }
+
+    #[test]
+    fn a_configured_kind_is_patched_at_its_template_pointer() {
+        let keys = AnnotationKeys::default();
+        let rollout = Rollout {
+            key: WorkloadKey {
+                kind: "example.com/v1/Agent:/spec/pod/a~1b".parse().expect("kind"),
+                namespace: "demo".into(),
+                name: "web".into(),
+            },
+            resource_version: "7".into(),
+            desired: BTreeMap::from([(keys.config_hash.clone(), "sha256:x".into())]),
+            changes: vec![],
+        };
+        assert_eq!(
+            body(&rollout, &keys),
+            json!({"metadata": {"resourceVersion": "7"}, "spec": {"pod": {"a/b": {"metadata": {"annotations": {
+                "confighash.io/config-hash": "sha256:x", "confighash.io/sources": null}}}}}})
         );
     }
 }
