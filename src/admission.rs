@@ -2,6 +2,7 @@
 //!
 //! `prepare` and `decide` are pure; `review` adds the ConfigMap lookups between them.
 
+pub mod kinds;
 mod lean;
 pub mod patch;
 pub mod wire;
@@ -16,8 +17,8 @@ use kube::core::{
 use tokio::time::Instant;
 use tracing::{Instrument, error, info, info_span, warn};
 
-pub use self::wire::{InvalidReview, decode, encode};
-use self::workload::Workload;
+pub use self::wire::{InvalidReview, decode, decode_for, encode};
+use self::{kinds::WorkloadKinds, workload::Workload};
 use crate::{
     annotations::{self, AnnotationKeys},
     digest::{self, Sources},
@@ -58,6 +59,8 @@ pub struct Options {
     pub secrets: Option<HashKey>,
     /// `--max-sources`: distinct sources one workload may reference; more are not read.
     pub max_sources: usize,
+    /// The workload kinds stamped: the built-in ones and those of `--workload-kind`.
+    pub kinds: WorkloadKinds,
 }
 
 impl Default for Options {
@@ -68,6 +71,7 @@ impl Default for Options {
             on_lookup_error: LookupErrorPolicy::Allow,
             secrets: None,
             max_sources: DEFAULT_MAX_SOURCES,
+            kinds: WorkloadKinds::default(),
         }
     }
 }
@@ -178,23 +182,21 @@ pub enum Prepared {
 
 /// Classifies a request (contract §5: other kinds, operations and deletions pass untouched).
 pub fn prepare(req: &Request, options: &Options) -> Result<Prepared, InvalidReview> {
-    let ours = matches!(req.operation, Operation::Create | Operation::Update)
-        && req.kind.group == "apps"
-        && req.kind.version == "v1"
-        && req.sub_resource.is_none();
-    let Some(object) = req.object.as_ref().filter(|_| ours) else {
+    let kind = options
+        .kinds
+        .find(&req.kind.group, &req.kind.version, &req.kind.kind)
+        .filter(|_| matches!(req.operation, Operation::Create | Operation::Update))
+        .filter(|_| req.sub_resource.is_none());
+    let (Some(kind), Some(object)) = (kind, req.object.as_ref()) else {
         return Ok(Prepared::Done(Outcome::Ignored));
     };
-    let Some(workload) = wire::workload(&req.kind.kind, object)? else {
+    let Some(workload) = wire::workload(kind, object)? else {
         return Ok(Prepared::Done(Outcome::Ignored));
     };
     let meta = workload.metadata();
     // Without a pod template there is nothing to stamp, and a patch under a missing
-    // `spec.template` would not apply; validation rejects such an object after us.
-    let has_template = object
-        .data
-        .pointer("/spec/template")
-        .is_some_and(|t| !t.is_null());
+    // template would not apply; validation rejects such an object after us.
+    let has_template = object.data.pointer(kind.pointer()).is_some_and(|t| !t.is_null());
     if meta.deletion_timestamp.is_some() || !has_template {
         return Ok(Prepared::Done(Outcome::Ignored));
     }
@@ -230,7 +232,8 @@ pub fn decide(target: &Target, lookups: &Lookups, options: &Options) -> Decided 
     let keys = &options.keys;
     let sources = source_digests(&target.references, lookups, options.secrets.as_ref());
     let desired = annotations::desired(keys, &sources);
-    let patch = patch::annotations(
+    let patch = patch::annotations_at(
+        target.workload.kind().pointer(),
         target.workload.template().metadata.as_ref(),
         &desired,
         &keys.owned(),

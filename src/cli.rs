@@ -13,7 +13,10 @@ pub use self::{
 };
 use crate::{
     Error, Result,
-    admission::{DEFAULT_MAX_SOURCES, LookupErrorPolicy, Options},
+    admission::{
+        DEFAULT_MAX_SOURCES, LookupErrorPolicy, Options,
+        kinds::{WorkloadKind, WorkloadKinds},
+    },
     annotations::{AnnotationKeys, DEFAULT_PREFIX, Prefix},
     hash_key::HashKey,
     source::{ClusterSource, DirSource, Source},
@@ -167,6 +170,11 @@ pub struct AdmissionArgs {
     /// HMAC key of Secret digests: a file of at least 32 bytes, re-read when it changes.
     #[arg(long, value_name = "PATH")]
     pub secret_hash_key_file: Option<PathBuf>,
+    /// Also stamp this kind of workload with a pod template (repeatable):
+    /// GROUP/VERSION/KIND[=PLURAL][:POINTER], e.g. argoproj.io/v1alpha1/Rollout. PLURAL
+    /// defaults to the lower-cased kind plus "s", POINTER to /spec/template.
+    #[arg(long = "workload-kind", value_name = "GROUP/VERSION/KIND[=PLURAL][:POINTER]")]
+    pub workload_kinds: Vec<WorkloadKind>,
 }
 
 impl AdmissionArgs {
@@ -206,6 +214,7 @@ impl AdmissionArgs {
             on_lookup_error: self.on_lookup_error,
             secrets,
             max_sources: self.max_sources,
+            kinds: WorkloadKinds::new(self.workload_kinds.iter().copied()).map_err(Error::Config)?,
         })
     }
 }

@@ -13,7 +13,7 @@ use prometheus_client::{
 };
 
 use crate::{
-    admission::{Decision, workload::KINDS},
+    admission::{Decision, kinds::WorkloadKind},
     watch::{index::Drift, scheduler::Reason},
 };
 
@@ -61,7 +61,7 @@ struct WorkloadStateLabels {
 pub struct WorkloadInfo {
     /// Namespace.
     pub namespace: String,
-    /// `Deployment`, `StatefulSet` or `DaemonSet`.
+    /// `Deployment`, `StatefulSet`, `DaemonSet` or a configured kind.
     pub kind: &'static str,
     /// Name.
     pub name: String,
@@ -92,6 +92,7 @@ struct WatchMetrics {
     leader: Gauge,
     synced: Gauge,
     workloads: Family<WorkloadStateLabels, Gauge>,
+    kinds_unavailable: Family<KindLabel, Gauge>,
     workload_info: Family<WorkloadInfo, Gauge>,
     /// The info series set last, so the next update removes exactly the ones gone.
     published_info: Mutex<HashSet<WorkloadInfo>>,
@@ -120,6 +121,11 @@ impl WatchMetrics {
             self.synced.clone(),
         );
         registry.register(
+            "watch_kind_unavailable",
+            "1 while the API server does not serve a configured workload kind (its CRD is not installed); retried with backoff",
+            self.kinds_unavailable.clone(),
+        );
+        registry.register(
             "leader",
             "1 while this replica holds the watcher lease",
             self.leader.clone(),
@@ -142,7 +148,7 @@ impl WatchMetrics {
                 })
                 .set(0);
         }
-        for kind in KINDS {
+        for kind in WorkloadKind::BUILT_IN.map(|k| k.kind()) {
             for state in Drift::ALL {
                 self.workloads
                     .get_or_create(&WorkloadStateLabels {
@@ -222,8 +228,8 @@ impl Metrics {
     }
 
     /// Records one answered review.
-    pub fn admission(&self, kind: &str, operation: &Operation, decision: &Decision, seconds: f64) {
-        let kind = KINDS.iter().copied().find(|k| *k == kind).unwrap_or("other");
+    /// `kind` is a workload kind in use, or `other`.
+    pub fn admission(&self, kind: &'static str, operation: &Operation, decision: &Decision, seconds: f64) {
         let operation = match operation {
             Operation::Create => "CREATE",
             Operation::Update => "UPDATE",
@@ -304,6 +310,14 @@ impl Metrics {
             .set(count as i64);
     }
 
+    /// Sets whether the API server serves the configured workload `kind` (by its name).
+    pub fn watch_kind_unavailable(&self, kind: &'static str, unavailable: bool) {
+        self.watch
+            .kinds_unavailable
+            .get_or_create(&KindLabel { kind })
+            .set(i64::from(unavailable));
+    }
+
     /// Sets whether the watcher has listed everything and follows changes live.
     pub fn watch_synced(&self, synced: bool) {
         self.watch.synced.set(i64::from(synced));
@@ -311,7 +325,14 @@ impl Metrics {
 
     /// Sets the count of workloads in each state per kind; kinds and states not given are 0.
     pub fn watch_workloads(&self, counts: &std::collections::BTreeMap<(&'static str, Drift), usize>) {
-        for kind in KINDS {
+        let built_in = WorkloadKind::BUILT_IN.map(|k| k.kind());
+        let configured = counts
+            .keys()
+            .map(|(kind, _)| *kind)
+            .filter(|k| !built_in.contains(k));
+        let kinds: std::collections::BTreeSet<&'static str> =
+            built_in.into_iter().chain(configured).collect();
+        for kind in kinds {
             for state in Drift::ALL {
                 let n = counts.get(&(kind, state)).copied().unwrap_or(0);
                 let labels = WorkloadStateLabels {
@@ -452,7 +473,7 @@ mod tests {
     #[test]
     fn every_kind_and_state_is_exported_from_the_start() {
         let text = Metrics::new().encode();
-        for kind in KINDS {
+        for kind in WorkloadKind::BUILT_IN.map(|k| k.kind()) {
             for state in Drift::ALL {
                 let series = format!(
                     "confighash_workloads{{kind=\"{kind}\",state=\"{}\"}} 0",

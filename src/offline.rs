@@ -8,7 +8,7 @@ use std::{
 
 use crate::{
     Error, Result,
-    admission::{self, Options, Target, workload::Workload},
+    admission::{self, Options, Target, kinds::WorkloadKinds, workload::Workload},
     source::{
         Source,
         dir::{documents, objects, parse_documents},
@@ -23,7 +23,7 @@ pub async fn review(
     options: &Options,
 ) -> Result<()> {
     let body = read_all(input)?;
-    let request = admission::decode(&body).map_err(|e| Error::Config(e.to_string()))?;
+    let request = admission::decode_for(&body, &options.kinds).map_err(|e| Error::Config(e.to_string()))?;
     let decision = admission::review(&request, source, options)
         .await
         .map_err(|e| Error::Config(e.to_string()))?;
@@ -46,7 +46,7 @@ pub async fn hash(
 ) -> Result<()> {
     let mut found = false;
     for doc in manifests(file)?.into_iter().flat_map(objects) {
-        let parsed = Workload::from_manifest(doc).map_err(|e| Error::Manifest {
+        let parsed = Workload::from_manifest_in(doc, &options.kinds).map_err(|e| Error::Manifest {
             path: file.to_owned(),
             message: format!("invalid workload: {e}"),
         })?;
@@ -89,10 +89,20 @@ pub async fn hash(
     if !found {
         return Err(Error::Manifest {
             path: file.to_owned(),
-            message: "no apps/v1 Deployment, StatefulSet or DaemonSet in the file".into(),
+            message: no_workload_message(&options.kinds),
         });
     }
     Ok(())
+}
+
+/// What a file without any workload lacks: the built-in kinds, as always, then any
+/// configured one.
+fn no_workload_message(kinds: &WorkloadKinds) -> String {
+    let mut message = String::from("no apps/v1 Deployment, StatefulSet or DaemonSet");
+    for kind in kinds.iter().filter(|k| !k.is_built_in()) {
+        message.push_str(&format!(" or {} {kind}", kind.api_version()));
+    }
+    message + " in the file"
 }
 
 /// The documents of `file`, or of stdin for `-`.

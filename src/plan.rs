@@ -6,12 +6,14 @@
 use std::io::Write;
 
 use k8s_openapi::api::core::v1::Namespace;
-use kube::{Api, Client, api::ListParams};
-use serde::de::DeserializeOwned;
+use kube::{
+    Api, Client,
+    api::{DynamicObject, ListParams},
+};
 
 use crate::{
     Error, Result,
-    admission::{self, Options, Target, workload::Workload},
+    admission::{self, Options, Target, kinds::WorkloadKind, workload::Workload},
     source::{ClusterSource, Source},
     watch::{
         changes::{self, SourceChange},
@@ -23,7 +25,7 @@ use crate::{
 /// A workload that would roll.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Planned {
-    /// `Deployment`, `StatefulSet` or `DaemonSet`.
+    /// `Deployment`, `StatefulSet`, `DaemonSet` or a configured kind.
     pub kind: &'static str,
     /// Name.
     pub name: String,
@@ -33,16 +35,41 @@ pub struct Planned {
     pub held: Option<Held>,
 }
 
-async fn list<K>(client: &Client, namespace: &str, wrap: fn(K) -> Workload) -> Result<Vec<Workload>>
-where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug,
-{
-    let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    let items = api.list(&ListParams::default()).await?.items;
-    Ok(items.into_iter().map(wrap).collect())
+/// The workloads of `kind` in `namespace`; nothing, with a warning, for a configured kind
+/// whose resource the API server does not serve (its CRD is not installed).
+async fn list(client: &Client, namespace: &str, kind: WorkloadKind) -> Result<Vec<Workload>> {
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &kind.api_resource());
+    let items = match api.list(&ListParams::default()).await {
+        Ok(list) => list.items,
+        Err(kube::Error::Api(s)) if s.code == 404 && !kind.is_built_in() => {
+            eprintln!(
+                "warning: {} {kind}: the API server does not serve {}; is its CRD installed?",
+                kind.api_version(),
+                kind.plural()
+            );
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut workloads = Vec::new();
+    for item in items {
+        let value = serde_json::to_value(item).map_err(|e| Error::Config(e.to_string()))?;
+        let name = value
+            .pointer("/metadata/name")
+            .and_then(|n| n.as_str())
+            .unwrap_or_default()
+            .to_owned();
+        match Workload::parse(kind, value) {
+            Ok(Some(workload)) => workloads.push(workload),
+            // A configured kind with nothing at its pointer (a Rollout with workloadRef).
+            Ok(None) => {}
+            Err(e) => eprintln!(
+                "warning: {kind} {namespace}/{name}: not a valid {}: {e}",
+                kind.api_version()
+            ),
+        }
+    }
+    Ok(workloads)
 }
 
 /// The stamped workloads of `namespace` whose annotations admission would change now, each
@@ -68,9 +95,10 @@ pub async fn plan(
     };
     let namespace_policy = ns.map(|ns| Annotated::read(keys, ns.metadata.annotations.as_ref()));
     let now = jiff::Timestamp::now();
-    let mut workloads = list(&client, namespace, Workload::Deployment).await?;
-    workloads.extend(list(&client, namespace, Workload::StatefulSet).await?);
-    workloads.extend(list(&client, namespace, Workload::DaemonSet).await?);
+    let mut workloads = Vec::new();
+    for kind in options.kinds.iter() {
+        workloads.extend(list(&client, namespace, kind).await?);
+    }
     let source = Source::Cluster(ClusterSource::new(client));
     let mut planned = Vec::new();
     for workload in workloads {
@@ -87,7 +115,7 @@ pub async fn plan(
         {
             continue;
         }
-        let (kind, name) = (workload.kind(), meta.name.clone().unwrap_or_default());
+        let (kind, name) = (workload.kind().kind(), meta.name.clone().unwrap_or_default());
         let own = Annotated::read(keys, meta.annotations.as_ref());
         let decision = policy::decide(&own, namespace, namespace_policy.as_ref(), default_window, now);
         let target = Target::new(namespace.to_owned(), workload, options);

@@ -6,17 +6,25 @@
 //! keep the review's own fields, the object's metadata (without `managedFields`) and spec,
 //! and of the pod template at `spec.template` only the reference sites that
 //! [`crate::references`] reads; everything else is skipped without being built. The result
-//! is a small JSON tree that decodes as before, so every answer stays the same.
+//! is a small JSON tree that decodes as before, so every answer stays the same. A pod
+//! template elsewhere in the spec (a configured kind's pointer) is kept whole; when some
+//! kind's template lies below `spec.template`, `spec` is kept whole.
 
 use std::marker::PhantomData;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-/// Decodes `body` into the pruned review as a JSON tree.
-pub fn decode(body: &[u8]) -> serde_json::Result<Value> {
+use super::kinds::WorkloadKinds;
+
+/// Decodes `body` into the pruned review as a JSON tree, for the workload kinds in use.
+pub fn decode(body: &[u8], kinds: &WorkloadKinds) -> serde_json::Result<Value> {
     let mut de = serde_json::Deserializer::from_slice(body);
-    let value = Pruned::<ReviewShape>::deserialize(&mut de)?;
+    let value = if kinds.nests_in_spec_template() {
+        Pruned::<ReviewShape<Everything>>::deserialize(&mut de)?
+    } else {
+        Pruned::<ReviewShape<SpecShape>>::deserialize(&mut de)?
+    };
     de.end()?;
     Ok(value)
 }
@@ -170,23 +178,23 @@ fn list<'de, S: Shape, A: MapAccess<'de>>(map: &mut A) -> Result<Option<Value>, 
 struct Everything;
 impl Shape for Everything {}
 
-/// The AdmissionReview: its request pruned.
-struct ReviewShape;
-impl Shape for ReviewShape {
+/// The AdmissionReview: its request pruned, the object's spec by `Spec`.
+struct ReviewShape<Spec>(PhantomData<Spec>);
+impl<Spec: Shape> Shape for ReviewShape<Spec> {
     fn field<'de, A: MapAccess<'de>>(key: &str, map: &mut A) -> Result<Option<Value>, A::Error> {
         match key {
-            "request" => nested::<RequestShape, A>(map),
+            "request" => nested::<RequestShape<Spec>, A>(map),
             _ => map.next_value().map(Some),
         }
     }
 }
 
 /// The request: the decision never reads `oldObject`.
-struct RequestShape;
-impl Shape for RequestShape {
+struct RequestShape<Spec>(PhantomData<Spec>);
+impl<Spec: Shape> Shape for RequestShape<Spec> {
     fn field<'de, A: MapAccess<'de>>(key: &str, map: &mut A) -> Result<Option<Value>, A::Error> {
         match key {
-            "object" => nested::<ObjectShape, A>(map),
+            "object" => nested::<ObjectShape<Spec>, A>(map),
             "oldObject" => skip(map),
             _ => map.next_value().map(Some),
         }
@@ -195,12 +203,12 @@ impl Shape for RequestShape {
 
 /// The object: metadata without `managedFields`, the spec with its pod template pruned,
 /// no `status`.
-struct ObjectShape;
-impl Shape for ObjectShape {
+struct ObjectShape<Spec>(PhantomData<Spec>);
+impl<Spec: Shape> Shape for ObjectShape<Spec> {
     fn field<'de, A: MapAccess<'de>>(key: &str, map: &mut A) -> Result<Option<Value>, A::Error> {
         match key {
             "metadata" => nested::<MetadataShape, A>(map),
-            "spec" => nested::<SpecShape, A>(map),
+            "spec" => nested::<Spec, A>(map),
             "status" => skip(map),
             _ => map.next_value().map(Some),
         }
@@ -367,7 +375,11 @@ mod tests {
                 }
             }
         });
-        let pruned = decode(&serde_json::to_vec(&review).expect("json")).expect("decodes");
+        let pruned = decode(
+            &serde_json::to_vec(&review).expect("json"),
+            &WorkloadKinds::default(),
+        )
+        .expect("decodes");
         assert_eq!(
             pruned,
             json!({
@@ -396,9 +408,9 @@ mod tests {
     fn anything_but_an_object_is_kept_for_the_typed_decoding_to_refuse() {
         for body in [&b"[1,2,3]"[..], b"null", b"\"x\""] {
             let value: Value = serde_json::from_slice(body).expect("json");
-            assert_eq!(decode(body).expect("decodes"), value);
+            assert_eq!(decode(body, &WorkloadKinds::default()).expect("decodes"), value);
         }
-        assert!(decode(b"{not json").is_err());
-        assert!(decode(b"{} trailing").is_err());
+        assert!(decode(b"{not json", &WorkloadKinds::default()).is_err());
+        assert!(decode(b"{} trailing", &WorkloadKinds::default()).is_err());
     }
 }

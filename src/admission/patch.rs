@@ -4,16 +4,24 @@
 use std::collections::BTreeMap;
 
 use json_patch::{
-    AddOperation, Patch, PatchOperation, RemoveOperation, ReplaceOperation, jsonptr::PointerBuf,
+    AddOperation, Patch, PatchOperation, RemoveOperation, ReplaceOperation,
+    jsonptr::{Pointer, PointerBuf},
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::json;
 
-const TEMPLATE_METADATA: [&str; 3] = ["spec", "template", "metadata"];
+/// Where the built-in kinds keep their pod template.
+const TEMPLATE: &str = super::kinds::DEFAULT_POINTER;
 
-fn pointer(extra: &[&str]) -> PointerBuf {
-    // from_tokens escapes `/` as `~1` and `~` as `~0`.
-    PointerBuf::from_tokens(TEMPLATE_METADATA.iter().chain(extra).copied())
+/// `template` (a valid JSON pointer, as every [`super::kinds::WorkloadKind`] holds), then
+/// `metadata`, then `extra`.
+fn pointer(template: &str, extra: &[&str]) -> PointerBuf {
+    let mut path = Pointer::parse(template).map(Pointer::to_buf).unwrap_or_default();
+    // push_back escapes `/` as `~1` and `~` as `~0`.
+    for token in std::iter::once(&"metadata").chain(extra) {
+        path.push_back(*token);
+    }
+    path
 }
 
 /// Operations that set `owned` annotations of the template to `desired` (a key missing from
@@ -23,25 +31,36 @@ pub fn annotations(
     desired: &BTreeMap<String, String>,
     owned: &[&str],
 ) -> Patch {
+    annotations_at(TEMPLATE, template, desired, owned)
+}
+
+/// [`annotations`] for a pod template at the JSON pointer `at`.
+pub fn annotations_at(
+    at: &str,
+    template: Option<&ObjectMeta>,
+    desired: &BTreeMap<String, String>,
+    owned: &[&str],
+) -> Patch {
     let current = template.and_then(|m| m.annotations.as_ref());
     let ops = match current {
         Some(current) => owned
             .iter()
-            .filter_map(|key| update(current, desired, key))
+            .filter_map(|key| update(at, current, desired, key))
             .collect(),
         None if desired.is_empty() => vec![],
-        None if template.is_none() => vec![add(pointer(&[]), json!({ "annotations": desired }))],
-        None => vec![add(pointer(&["annotations"]), json!(desired))],
+        None if template.is_none() => vec![add(pointer(at, &[]), json!({ "annotations": desired }))],
+        None => vec![add(pointer(at, &["annotations"]), json!(desired))],
     };
     Patch(ops)
 }
 
 fn update(
+    at: &str,
     current: &BTreeMap<String, String>,
     desired: &BTreeMap<String, String>,
     key: &str,
 ) -> Option<PatchOperation> {
-    let path = pointer(&["annotations", key]);
+    let path = pointer(at, &["annotations", key]);
     match (current.get(key), desired.get(key)) {
         (None, Some(want)) => Some(add(path, json!(want))),
         (Some(have), Some(want)) if have != want => Some(PatchOperation::Replace(ReplaceOperation {

@@ -93,7 +93,7 @@ async fn mutate(State(state): State<AppState>, request: Request<Body>) -> Respon
         Err(refused) => return refused,
     };
     let started = Instant::now();
-    let decoded = admission::decode(&bytes);
+    let decoded = admission::decode_for(&bytes, &state.options.kinds);
     // The room stays taken until the answer; the body itself is no longer needed.
     drop(bytes);
     let request = match decoded {
@@ -105,9 +105,13 @@ async fn mutate(State(state): State<AppState>, request: Request<Body>) -> Respon
         Err(invalid) => return bad_request(invalid.to_string()),
     };
     let seconds = started.elapsed().as_secs_f64();
+    // Labelled by the kinds in use only, so a client cannot grow the series.
+    let kind = (state.options.kinds)
+        .find(&request.kind.group, &request.kind.version, &request.kind.kind)
+        .map_or("other", |k| k.kind());
     state
         .metrics
-        .admission(&request.kind.kind, &request.operation, &decision, seconds);
+        .admission(kind, &request.operation, &decision, seconds);
     match admission::encode(decision.response) {
         Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
         Err(e) => {

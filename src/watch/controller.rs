@@ -27,9 +27,15 @@ use super::{
     scheduler::Scheduler,
     streams::{self, Item, SourceItem, SourceVersion, WorkloadItem},
 };
-use crate::{admission::workload::Workload, digest::SourceKind, metrics::Metrics, source::ClusterSource};
-
-const KINDS: [&str; 3] = crate::admission::workload::KINDS;
+use crate::{
+    admission::{
+        kinds::{WorkloadKind, WorkloadKinds},
+        workload::Workload,
+    },
+    digest::SourceKind,
+    metrics::Metrics,
+    source::ClusterSource,
+};
 
 /// How often the workload drift metrics are recomputed.
 const DRIFT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
@@ -48,8 +54,12 @@ pub struct Controller {
     metrics: Arc<Metrics>,
     namespaces: Option<BTreeSet<String>>,
     namespaces_relist: Option<BTreeSet<String>>,
+    /// The workload kinds followed: the built-in ones and the configured ones.
+    kinds: WorkloadKinds,
+    /// Configured kinds the API server does not serve (CRD not installed), reported once.
+    unavailable: HashSet<WorkloadKind>,
     /// Workload kinds not synced since their stream (re)started, with the keys seen so far.
-    workloads_relist: HashMap<&'static str, HashSet<WorkloadKey>>,
+    workloads_relist: HashMap<WorkloadKind, HashSet<WorkloadKey>>,
     /// Source kinds not synced since their stream (re)started, with the keys seen so far.
     sources_relist: HashMap<SourceKind, HashSet<SourceKey>>,
     /// Sources to read once synced: referenced during a (re)list, when nothing is read.
@@ -110,6 +120,8 @@ impl Controller {
             metrics,
             namespaces: None,
             namespaces_relist: None,
+            kinds: config.options.kinds.clone(),
+            unavailable: HashSet::new(),
             workloads_relist: HashMap::new(),
             sources_relist: HashMap::new(),
             unread: BTreeSet::new(),
@@ -166,9 +178,9 @@ impl Controller {
         workloads: &mut Option<BoxStream<'static, WorkloadItem>>,
         sources: &mut Option<BoxStream<'static, SourceItem>>,
     ) {
-        *workloads = Some(streams::workloads(&self.client, &self.scope));
+        *workloads = Some(streams::workloads(&self.client, &self.scope, &self.kinds));
         *sources = None;
-        self.workloads_relist = KINDS.iter().map(|k| (*k, HashSet::new())).collect();
+        self.workloads_relist = self.kinds.iter().map(|k| (k, HashSet::new())).collect();
         self.sources_relist = self.source_kinds().map(|k| (k, HashSet::new())).collect();
     }
 
@@ -249,11 +261,15 @@ impl Controller {
         Streams::Keep
     }
 
-    async fn on_workload(&mut self, kind: &'static str, item: Item<Workload>) {
+    async fn on_workload(&mut self, kind: WorkloadKind, item: Item<Workload>) {
         let event = match item {
             Ok(event) => event,
-            Err(e) => return warn!(kind, error = %e, "workload watch failed; retrying"),
+            Err(e) => return self.on_workload_error(kind, &e),
         };
+        if self.unavailable.remove(&kind) {
+            info!(%kind, api_version = kind.api_version(), "workload kind served again; following it");
+            self.metrics.watch_kind_unavailable(kind.kind(), false);
+        }
         match event {
             Event::Init => {
                 self.workloads_relist.insert(kind, HashSet::new());
@@ -264,7 +280,7 @@ impl Controller {
                     return;
                 }
                 let key = key_of(&w);
-                if let Some(seen) = self.workloads_relist.get_mut(kind) {
+                if let Some(seen) = self.workloads_relist.get_mut(&kind) {
                     seen.insert(key.clone());
                 }
                 let policy_before = self.index.policy(&key).cloned();
@@ -287,7 +303,7 @@ impl Controller {
                 self.forget(&key);
             }
             Event::InitDone => {
-                let seen = self.workloads_relist.remove(kind).unwrap_or_default();
+                let seen = self.workloads_relist.remove(&kind).unwrap_or_default();
                 let gone = self.index.workload_keys().into_iter();
                 for key in gone.filter(|k| k.kind == kind && !seen.contains(k)) {
                     self.index.remove_workload(&key);
@@ -299,6 +315,35 @@ impl Controller {
 
     /// A metadata event of a ConfigMap or Secret. Only a source some workload references
     /// is read in full, and only when its resourceVersion is not the one held.
+    /// A failed workload watch is retried with backoff by its stream. A configured kind
+    /// the API server does not serve (its CRD is not installed) is reported once, counts as
+    /// listed (it has no objects) so the other kinds and the sources go on, and is followed
+    /// as soon as it is served.
+    fn on_workload_error(&mut self, kind: WorkloadKind, e: &kube::runtime::watcher::Error) {
+        use kube::runtime::watcher::Error as W;
+        let not_served = match e {
+            W::InitialListFailed(kube::Error::Api(s)) | W::WatchStartFailed(kube::Error::Api(s)) => {
+                s.code == 404
+            }
+            _ => false,
+        };
+        if !not_served || kind.is_built_in() {
+            return warn!(%kind, error = %e, "workload watch failed; retrying");
+        }
+        if self.unavailable.insert(kind) {
+            warn!(%kind, api_version = kind.api_version(), resource = kind.plural(), error = %e,
+                "the API server does not serve this workload kind (is its CRD installed?); retrying with backoff");
+            self.metrics.watch_kind_unavailable(kind.kind(), true);
+        }
+        if self.workloads_relist.remove(&kind).is_some() {
+            let gone = self.index.workload_keys().into_iter();
+            for key in gone.filter(|k| k.kind == kind) {
+                self.index.remove_workload(&key);
+                self.scheduler.forget(&key);
+            }
+        }
+    }
+
     async fn on_source(&mut self, kind: SourceKind, item: Item<SourceVersion>) {
         let event = match item {
             Ok(event) => event,

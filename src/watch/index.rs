@@ -16,7 +16,7 @@ use tracing::warn;
 pub use self::drift::{Drift, WorkloadDrift};
 use super::{changes::SourceChange, policy::Annotated};
 use crate::{
-    admission::{self, Options, Target, workload::Workload},
+    admission::{self, Options, Target, kinds::WorkloadKind, workload::Workload},
     digest::{SourceDigest, SourceKind},
     name::Name,
     references::{Keys, References, Selection, SourceId},
@@ -26,8 +26,8 @@ use crate::{
 /// A workload, by kind, namespace and name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct WorkloadKey {
-    /// `Deployment`, `StatefulSet` or `DaemonSet`.
-    pub kind: &'static str,
+    /// Its kind.
+    pub kind: WorkloadKind,
     /// Namespace.
     pub namespace: String,
     /// Name.
@@ -89,15 +89,6 @@ pub struct Index {
 /// The `kind` label of a source in the objects metric.
 fn source_label(kind: SourceKind) -> &'static str {
     kind.as_str()
-}
-
-/// The `kind` label of a workload kind in the objects metric.
-fn workload_label(kind: &str) -> &'static str {
-    match kind {
-        "StatefulSet" => "statefulset",
-        "DaemonSet" => "daemonset",
-        _ => "deployment",
-    }
 }
 
 impl Index {
@@ -172,7 +163,7 @@ impl Index {
         // Admission leaves such a workload unchanged, so the watcher never rolls it and
         // holds nothing for it.
         if let Err(e) = target.check_fan_out(&self.options) {
-            warn!(namespace = %key.namespace, kind = key.kind, name = %key.name, error = %e,
+            warn!(namespace = %key.namespace, kind = %key.kind, name = %key.name, error = %e,
                 "workload left alone");
             self.over_limit += 1;
             self.remove_workload(&key);
@@ -200,7 +191,7 @@ impl Index {
             policy,
         };
         // Insert before detaching the old references, so digests still in use are kept.
-        let label = workload_label(key.kind);
+        let label = key.kind.label();
         match self.workloads.insert(key.clone(), entry) {
             Some(old) => self.detach(&key, &old.references),
             None => self.count(label, 1),
@@ -232,7 +223,7 @@ impl Index {
     /// Forgets a workload, and the digests no other workload needs.
     pub fn remove_workload(&mut self, key: &WorkloadKey) {
         if let Some(entry) = self.workloads.remove(key) {
-            self.count(workload_label(key.kind), -1);
+            self.count(key.kind.label(), -1);
             self.detach(key, &entry.references);
         }
     }

@@ -6,13 +6,11 @@
 
 use std::{sync::Arc, time::Duration};
 
-use k8s_openapi::api::{
-    apps::v1::{DaemonSet, Deployment, StatefulSet},
-    core::v1::ObjectReference,
-};
+use json_patch::jsonptr::Pointer;
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::{
     Api, Client,
-    api::{ApiResource, DynamicObject, Patch, PatchParams},
+    api::{DynamicObject, Patch, PatchParams},
     runtime::events::{Event, EventType, Recorder, Reporter},
 };
 use serde_json::{Map, Value, json};
@@ -22,7 +20,11 @@ use super::{
     changes,
     index::{Rollout, WorkloadKey},
 };
-use crate::{admission::workload::Workload, annotations::AnnotationKeys, metrics::Metrics};
+use crate::{
+    admission::{kinds::WorkloadKind, workload::Workload},
+    annotations::AnnotationKeys,
+    metrics::Metrics,
+};
 
 /// How a patch ended.
 #[derive(Debug)]
@@ -71,16 +73,8 @@ pub struct Patcher {
     timeout: Duration,
 }
 
-fn api_resource(kind: &str) -> ApiResource {
-    match kind {
-        "StatefulSet" => ApiResource::erase::<StatefulSet>(&()),
-        "DaemonSet" => ApiResource::erase::<DaemonSet>(&()),
-        _ => ApiResource::erase::<Deployment>(&()),
-    }
-}
-
-/// The merge patch: our two annotations (null removes one) and the resourceVersion
-/// precondition, nothing else.
+/// The merge patch: our two annotations (null removes one) at the kind's pod template and
+/// the resourceVersion precondition, nothing else.
 pub fn body(rollout: &Rollout, keys: &AnnotationKeys) -> Value {
     let annotations: Map<String, Value> = keys
         .owned()
@@ -92,10 +86,15 @@ pub fn body(rollout: &Rollout, keys: &AnnotationKeys) -> Value {
             )
         })
         .collect();
-    json!({
-        "metadata": {"resourceVersion": rollout.resource_version},
-        "spec": {"template": {"metadata": {"annotations": annotations}}}
-    })
+    let mut patch = json!({"metadata": {"annotations": annotations}});
+    // The pointer leads through object fields only (WorkloadKind refuses list indexes), so
+    // nesting the fields gives the merge patch of exactly that place.
+    let pointer = Pointer::parse(rollout.key.kind.pointer()).unwrap_or(Pointer::root());
+    for token in pointer.tokens().collect::<Vec<_>>().into_iter().rev() {
+        patch = json!({ token.decoded(): patch });
+    }
+    patch["metadata"]["resourceVersion"] = json!(rollout.resource_version);
+    patch
 }
 
 impl Patcher {
@@ -127,7 +126,7 @@ impl Patcher {
     }
 
     fn api(&self, key: &WorkloadKey) -> Api<DynamicObject> {
-        Api::namespaced_with(self.client.clone(), &key.namespace, &api_resource(key.kind))
+        Api::namespaced_with(self.client.clone(), &key.namespace, &key.kind.api_resource())
     }
 
     /// Reads a workload afresh (after a conflict); `None` when it is gone.
@@ -157,11 +156,11 @@ impl Patcher {
             Err(CallError::Api(kube::Error::Api(s))) if s.code == 409 => ("conflict", Sent::Conflict),
             Err(CallError::Api(kube::Error::Api(s))) if s.code == 404 => ("gone", Sent::Gone),
             Err(e) => {
-                warn!(namespace = %key.namespace, kind = key.kind, name = %key.name, error = %e, "rollout patch failed");
+                warn!(namespace = %key.namespace, kind = %key.kind, name = %key.name, error = %e, "rollout patch failed");
                 ("error", Sent::Failed)
             }
         };
-        self.metrics.watch_rollout(key.kind, result);
+        self.metrics.watch_rollout(key.kind.kind(), result);
         if let Sent::Patched(_) = outcome {
             self.announce(rollout).await;
         }
@@ -175,7 +174,7 @@ impl Patcher {
             .desired
             .get(&self.keys.config_hash)
             .map_or("", String::as_str);
-        info!(namespace = %key.namespace, kind = key.kind, name = %key.name, changed = %what,
+        info!(namespace = %key.namespace, kind = %key.kind, name = %key.name, changed = %what,
             config_hash, "rolled out: ConfigMap content changed");
         let note = Some(what);
         if let Err(e) = self
@@ -203,8 +202,8 @@ impl Patcher {
             secondary: None,
         };
         let regarding = ObjectReference {
-            api_version: Some("apps/v1".into()),
-            kind: Some(key.kind.into()),
+            api_version: Some(key.kind.api_version().into()),
+            kind: Some(key.kind.kind().into()),
             namespace: Some(key.namespace.clone()),
             name: Some(key.name.clone()),
             ..Default::default()
@@ -213,7 +212,7 @@ impl Patcher {
     }
 }
 
-fn typed(kind: &str, object: DynamicObject) -> Option<Workload> {
+fn typed(kind: WorkloadKind, object: DynamicObject) -> Option<Workload> {
     let value = serde_json::to_value(object).ok()?;
     Workload::parse(kind, value).ok().flatten()
 }
@@ -229,7 +228,7 @@ mod tests {
         let keys = AnnotationKeys::default();
         let mut rollout = Rollout {
             key: WorkloadKey {
-                kind: "Deployment",
+                kind: WorkloadKind::DEPLOYMENT,
                 namespace: "demo".into(),
                 name: "web".into(),
             },
@@ -252,6 +251,26 @@ mod tests {
         assert_eq!(
             annotations,
             &json!({"confighash.io/config-hash": null, "confighash.io/sources": null})
+        );
+    }
+
+    #[test]
+    fn a_configured_kind_is_patched_at_its_template_pointer() {
+        let keys = AnnotationKeys::default();
+        let rollout = Rollout {
+            key: WorkloadKey {
+                kind: "example.com/v1/Agent:/spec/pod/a~1b".parse().expect("kind"),
+                namespace: "demo".into(),
+                name: "web".into(),
+            },
+            resource_version: "7".into(),
+            desired: BTreeMap::from([(keys.config_hash.clone(), "sha256:x".into())]),
+            changes: vec![],
+        };
+        assert_eq!(
+            body(&rollout, &keys),
+            json!({"metadata": {"resourceVersion": "7"}, "spec": {"pod": {"a/b": {"metadata": {"annotations": {
+                "confighash.io/config-hash": "sha256:x", "confighash.io/sources": null}}}}}})
         );
     }
 }

@@ -1,6 +1,9 @@
 //! The watch streams: kube-runtime watchers (paged initial list, bookmarks, relist on
-//! 410 Gone, backoff on errors) for opted-in Namespaces, the three workload kinds,
-//! ConfigMaps and (with `--secrets`) Secrets, typed and merged for the controller.
+//! 410 Gone, backoff on errors) for opted-in Namespaces, every workload kind in use,
+//! ConfigMaps and (with `--secrets`) Secrets, typed and merged for the controller. The
+//! built-in kinds are watched as their k8s-openapi types; a configured kind as
+//! `DynamicObject` with its `ApiResource`, decoded into the same [`Workload`] at its
+//! template pointer.
 //!
 //! ConfigMaps and Secrets are watched in the metadata-only form (`PartialObjectMetadata`):
 //! the API server sends names and resourceVersions, never data, and the controller GETs
@@ -26,15 +29,25 @@ use k8s_openapi::{
 };
 use kube::{
     Api, Client, Resource,
-    core::PartialObjectMeta,
+    core::{DynamicObject, PartialObjectMeta},
     runtime::{
         WatchStreamExt,
         watcher::{self, Event, watcher},
     },
 };
 
+use serde_json::Value;
+use tracing::warn;
+
 use super::index::SourceKey;
-use crate::{admission::workload::Workload, digest::SourceKind, name::Name};
+use crate::{
+    admission::{
+        kinds::{WorkloadKind, WorkloadKinds},
+        workload::{Configured, Workload},
+    },
+    digest::SourceKind,
+    name::Name,
+};
 
 /// ConfigMaps and Secrets per metadata LIST page. Metadata is small, but annotations may
 /// hold up to 256 KiB (a `kubectl apply` of a large object copies it into
@@ -50,7 +63,7 @@ pub const SECRET_FIELD_SELECTOR: &str = "type!=helm.sh/release.v1,type!=kubernet
 pub type Item<K> = Result<Event<K>, watcher::Error>;
 
 /// A workload event, tagged with its kind so that relists are tracked per stream.
-pub type WorkloadItem = (&'static str, Item<Workload>);
+pub type WorkloadItem = (WorkloadKind, Item<Workload>);
 
 /// A ConfigMap or Secret as its metadata-only watch reports it: which one, and its
 /// resourceVersion. Everything else in the metadata is dropped on arrival.
@@ -84,6 +97,25 @@ where
     };
     let streams = namespaces.iter().map(|ns| {
         let api = Api::<K>::namespaced(client.clone(), ns);
+        watcher(api, config.clone()).default_backoff().boxed()
+    });
+    merge_relists(streams.collect())
+}
+
+/// [`watch`] for a configured kind, read as `DynamicObject`s of its `ApiResource`.
+fn watch_dynamic(
+    client: &Client,
+    scope: &Scope,
+    kind: WorkloadKind,
+    config: watcher::Config,
+) -> BoxStream<'static, Item<DynamicObject>> {
+    let resource = kind.api_resource();
+    let Some(namespaces) = scope else {
+        let api = Api::<DynamicObject>::all_with(client.clone(), &resource);
+        return watcher(api, config).default_backoff().boxed();
+    };
+    let streams = namespaces.iter().map(|ns| {
+        let api = Api::<DynamicObject>::namespaced_with(client.clone(), ns, &resource);
         watcher(api, config.clone()).default_backoff().boxed()
     });
     merge_relists(streams.collect())
@@ -168,16 +200,63 @@ fn version<K>(kind: SourceKind, object: PartialObjectMeta<K>) -> Option<SourceVe
     })
 }
 
-/// Deployments, StatefulSets and DaemonSets in every namespace, merged.
-pub fn workloads(client: &Client, scope: &Scope) -> BoxStream<'static, WorkloadItem> {
+/// The workloads of every kind in `kinds`, in every namespace of `scope`, merged.
+pub fn workloads(client: &Client, scope: &Scope, kinds: &WorkloadKinds) -> BoxStream<'static, WorkloadItem> {
     let config = watcher::Config::default;
-    let deployments =
-        watch::<Deployment>(client, scope, config()).map(|e| ("Deployment", lift(e, Workload::Deployment)));
-    let statefulsets = watch::<StatefulSet>(client, scope, config())
-        .map(|e| ("StatefulSet", lift(e, Workload::StatefulSet)));
-    let daemonsets =
-        watch::<DaemonSet>(client, scope, config()).map(|e| ("DaemonSet", lift(e, Workload::DaemonSet)));
-    futures::stream::select_all([deployments.boxed(), statefulsets.boxed(), daemonsets.boxed()]).boxed()
+    let mut streams = Vec::new();
+    for kind in kinds.iter() {
+        let tag = move |item| (kind, item);
+        streams.push(match kind {
+            WorkloadKind::DEPLOYMENT => watch::<Deployment>(client, scope, config())
+                .map(move |e| tag(lift(e, Workload::Deployment)))
+                .boxed(),
+            WorkloadKind::STATEFUL_SET => watch::<StatefulSet>(client, scope, config())
+                .map(move |e| tag(lift(e, Workload::StatefulSet)))
+                .boxed(),
+            WorkloadKind::DAEMON_SET => watch::<DaemonSet>(client, scope, config())
+                .map(move |e| tag(lift(e, Workload::DaemonSet)))
+                .boxed(),
+            _ => watch_dynamic(client, scope, kind, config())
+                .filter_map(move |e| futures::future::ready(configured(kind, e).map(tag)))
+                .boxed(),
+        });
+    }
+    futures::stream::select_all(streams).boxed()
+}
+
+/// A configured kind's event as a [`Workload`]. An object with nothing at the kind's
+/// template pointer (an Argo Rollout with `spec.workloadRef`) is not a workload here, as in
+/// admission: its change is passed on as a deletion, so nothing held for it is ever patched;
+/// one that does not decode is dropped with a warning.
+fn configured(kind: WorkloadKind, item: Item<DynamicObject>) -> Option<Item<Workload>> {
+    let Ok(event) = item else {
+        return item.err().map(Err);
+    };
+    let event = match event {
+        Event::Apply(k) | Event::Delete(k) if k.data.pointer(kind.pointer()).is_none_or(Value::is_null) => {
+            Event::Delete(Workload::Configured(Box::new(Configured {
+                kind,
+                metadata: k.metadata,
+                template: Default::default(),
+            })))
+        }
+        Event::Apply(k) => Event::Apply(decode(kind, k)?),
+        Event::Delete(k) => Event::Delete(decode(kind, k)?),
+        Event::Init => Event::Init,
+        Event::InitApply(k) => Event::InitApply(decode(kind, k)?),
+        Event::InitDone => Event::InitDone,
+    };
+    Some(Ok(event))
+}
+
+fn decode(kind: WorkloadKind, object: DynamicObject) -> Option<Workload> {
+    let name = object.metadata.name.clone().unwrap_or_default();
+    let namespace = object.metadata.namespace.clone().unwrap_or_default();
+    let parsed = serde_json::to_value(object).and_then(|value| Workload::parse(kind, value));
+    parsed
+        .inspect_err(|e| warn!(%kind, %namespace, %name, error = %e, "not a valid workload; ignored"))
+        .ok()
+        .flatten()
 }
 
 fn lift<K, T>(item: Item<K>, wrap: fn(K) -> T) -> Item<T> {

@@ -387,3 +387,48 @@ prometheusRule.selector replaces it.
 namespace="{{ .Release.Namespace }}",job=~"({{ .Release.Namespace }}/)?{{ include "confighash.fullname" . }}"
 {{- end -}}
 {{- end }}
+
+{{/*
+The workload kinds beyond the built-in apps/v1 ones, as JSON {"kinds": [...]}, each with
+group, version, kind, plural and templatePointer filled in: workloads.argoRollouts first,
+then workloads.extraKinds. The webhook rules, the watcher's RBAC and the --workload-kind
+flags are all rendered from this one list, so they cannot drift apart.
+*/}}
+{{- define "confighash.workloadKinds" -}}
+{{- $kinds := list }}
+{{- $given := list }}
+{{- $builtIn := 0 }}
+{{- if .Values.workloads.argoRollouts.enabled }}
+{{- $given = append $given (dict "group" "argoproj.io" "version" "v1alpha1" "kind" "Rollout" "plural" "rollouts") }}
+{{- $builtIn = 1 }}
+{{- end }}
+{{- $given = concat $given (.Values.workloads.extraKinds | default list) }}
+{{- range $i, $k := $given }}
+{{- $where := printf "workloads.extraKinds[%d]" (sub $i $builtIn) }}
+{{- $group := required (printf "%s.group is required (e.g. apps.kruise.io)" $where) $k.group }}
+{{- $version := required (printf "%s.version is required (e.g. v1alpha1)" $where) $k.version }}
+{{- $kind := required (printf "%s.kind is required (e.g. CloneSet)" $where) $k.kind }}
+{{- $plural := $k.plural | default (printf "%ss" (lower $kind)) }}
+{{- $pointer := $k.templatePointer | default "/spec/template" }}
+{{- if not (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$" $group) }}
+{{- fail (printf "%s.group must be an API group such as apps.kruise.io; got %q" $where $group) }}
+{{- end }}
+{{- if not (regexMatch "^v[a-z0-9]+$" $version) }}
+{{- fail (printf "%s.version must look like v1 or v1alpha1; got %q" $where $version) }}
+{{- end }}
+{{- if not (regexMatch "^[A-Z][A-Za-z0-9]*$" $kind) }}
+{{- fail (printf "%s.kind must start with an upper-case letter and hold only letters and digits; got %q" $where $kind) }}
+{{- end }}
+{{- if not (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" $plural) }}
+{{- fail (printf "%s.plural must be a lower-case DNS label; got %q" $where $plural) }}
+{{- end }}
+{{- if not (hasPrefix "/" $pointer) }}
+{{- fail (printf "%s.templatePointer must be a JSON pointer such as /spec/template; got %q" $where $pointer) }}
+{{- end }}
+{{- if and (eq $group "apps") (has $kind (list "Deployment" "StatefulSet" "DaemonSet")) }}
+{{- fail (printf "%s: apps %s is built in" $where $kind) }}
+{{- end }}
+{{- $kinds = append $kinds (dict "group" $group "version" $version "kind" $kind "plural" $plural "templatePointer" $pointer) }}
+{{- end }}
+{{- dict "kinds" $kinds | toJson }}
+{{- end }}

@@ -32,7 +32,7 @@ impl Controller {
         }
         let now = Instant::now();
         for key in affected {
-            debug!(namespace = %key.namespace, kind = key.kind, name = %key.name, "source content changed; rollout scheduled");
+            debug!(namespace = %key.namespace, kind = %key.kind, name = %key.name, "source content changed; rollout scheduled");
             self.scheduler.changed(key, now);
         }
     }
@@ -121,7 +121,7 @@ impl Controller {
         let Decision { held, invalid } = policy::decide(&workload, &key.namespace, namespace, default, now);
         match invalid {
             Some(invalid) if self.reported_invalid.get(key) != Some(&invalid.value) => {
-                warn!(namespace = %key.namespace, kind = key.kind, name = %key.name, "{invalid}");
+                warn!(namespace = %key.namespace, kind = %key.kind, name = %key.name, "{invalid}");
                 let note = Some(invalid.to_string());
                 let sent = (self.patcher)
                     .publish(key, EventType::Warning, "InvalidRolloutWindow", "Rollout", note)
@@ -152,7 +152,7 @@ impl Controller {
         self.scheduler.hold(key.clone(), hold);
         if self.announced_holds.insert(key.clone()) {
             let reason = held.to_string();
-            info!(namespace = %key.namespace, kind = key.kind, name = %key.name, %reason, "rollout held");
+            info!(namespace = %key.namespace, kind = %key.kind, name = %key.name, %reason, "rollout held");
             let sent = (self.patcher)
                 .publish(&key, EventType::Normal, "RolloutHeld", "Rollout", Some(reason))
                 .await;
@@ -182,7 +182,7 @@ impl Controller {
         let drift = self.index.drift(|key| self.scheduler.queued(key));
         let mut counts = BTreeMap::new();
         for d in &drift {
-            *counts.entry((d.key.kind, d.state)).or_insert(0) += 1;
+            *counts.entry((d.key.kind.kind(), d.state)).or_insert(0) += 1;
         }
         self.metrics.watch_workloads(&counts);
         if self.workload_info {
@@ -190,7 +190,7 @@ impl Controller {
                 .iter()
                 .map(|d| WorkloadInfo {
                     namespace: d.key.namespace.clone(),
-                    kind: d.key.kind,
+                    kind: d.key.kind.kind(),
                     name: d.key.name.clone(),
                     config_hash: d.config_hash.unwrap_or_default().to_owned(),
                 })

@@ -44,7 +44,7 @@ fn env_from(cm: &str) -> Value {
 
 fn key(name: &str) -> WorkloadKey {
     WorkloadKey {
-        kind: "Deployment",
+        kind: WorkloadKind::DEPLOYMENT,
         namespace: NS.into(),
         name: name.into(),
     }

@@ -45,7 +45,9 @@ const fn res(
     }
 }
 
-pub const RESOURCES: [Resource; 9] = [
+/// The built-in kinds, and CRD kinds served under `/apis/GROUP/VERSION/namespaces/NS/PLURAL`
+/// like any other group (Argo Rollouts, OpenKruise).
+pub const RESOURCES: [Resource; 11] = [
     res("", "v1", "configmaps", "ConfigMap", true),
     res("", "v1", "secrets", "Secret", true),
     res("", "v1", "namespaces", "Namespace", false),
@@ -55,6 +57,8 @@ pub const RESOURCES: [Resource; 9] = [
     res("apps", "v1", "daemonsets", "DaemonSet", true),
     res("coordination.k8s.io", "v1", "leases", "Lease", true),
     res("events.k8s.io", "v1", "events", "Event", true),
+    res("argoproj.io", "v1alpha1", "rollouts", "Rollout", true),
+    res("apps.kruise.io", "v1alpha1", "clonesets", "CloneSet", true),
 ];
 
 pub fn by_path(group: &str, version: &str, plural: &str) -> Option<Resource> {
