@@ -209,6 +209,11 @@ pub fn prepare(req: &Request, options: &Options) -> Result<Prepared, InvalidRevi
         .clone()
         .or_else(|| meta.namespace.clone())
         .unwrap_or_default();
+    // The API server sends only real namespaces; a forged one must not reach a URL. (No
+    // namespace at all is left to the source, which has no request to steer then.)
+    if !namespace.is_empty() {
+        crate::name::check_namespace(&namespace).map_err(|e| InvalidReview(e.to_string()))?;
+    }
     Ok(Prepared::Lookup(Box::new(Target::new(
         namespace, workload, options,
     ))))

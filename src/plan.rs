@@ -39,6 +39,7 @@ where
 
 /// The stamped workloads of `namespace` whose annotations admission would change now.
 pub async fn plan(client: Client, namespace: &str, options: &Options) -> Result<Vec<Planned>> {
+    crate::name::check_namespace(namespace)?;
     let mut workloads = list(&client, namespace, Workload::Deployment).await?;
     workloads.extend(list(&client, namespace, Workload::StatefulSet).await?);
     workloads.extend(list(&client, namespace, Workload::DaemonSet).await?);

@@ -1,0 +1,114 @@
+//! Reviews and connections no API server would send (contract §3, §5, §12): a forged
+//! namespace never reaches a URL, and idle ops connections cannot keep probes out.
+
+mod common;
+
+use common::{Webhook, fake_api::FakeApi, fixtures::*};
+use confighash::admission::Options;
+use serde_json::{Value, json};
+
+const HOSTILE_NAMESPACES: [&str; 5] = [
+    "../../kube-system",
+    "x?watch=true",
+    "demo/configmaps/kubeadm-config#",
+    "Demo",
+    "a-namespace-name-that-is-far-longer-than-sixty-three-characters-x",
+];
+
+fn no_request_leaves_the_namespace(api: &FakeApi) {
+    for request in api.requests() {
+        let path = &request.path;
+        let query = request.query.as_deref().unwrap_or_default();
+        assert!(
+            !path.contains("..") && !path.contains("kube-system") && !query.contains("watch"),
+            "{path} {query}"
+        );
+        if let Some(rest) = path.strip_prefix("/api/v1/namespaces/") {
+            let namespace = rest.split('/').next().unwrap_or_default();
+            assert!(
+                ["demo", "default"].contains(&namespace),
+                "request outside the namespaces of the reviews: {path}"
+            );
+        }
+    }
+}
+
+fn assert_refused(reply: &common::client::Reply, namespace: &str) {
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert!(
+        reply.text().contains("namespace"),
+        "the reason names the namespace: {}",
+        reply.text()
+    );
+    assert!(
+        !reply.text().trim_end().contains('\n'),
+        "one line for {namespace:?}: {}",
+        reply.text()
+    );
+}
+
+#[tokio::test]
+async fn a_forged_request_namespace_never_reaches_a_url() {
+    let api = FakeApi::with_examples().await;
+    let webhook = Webhook::on_cluster(&api, Options::default()).await;
+    for namespace in HOSTILE_NAMESPACES {
+        let mut review = update_review();
+        review["request"]["namespace"] = json!(namespace);
+        let reply = webhook.mutate(&bytes(&review)).await;
+        assert_refused(&reply, namespace);
+    }
+    no_request_leaves_the_namespace(&api);
+}
+
+#[tokio::test]
+async fn a_forged_object_namespace_never_reaches_a_url() {
+    let api = FakeApi::with_examples().await;
+    let webhook = Webhook::on_cluster(&api, Options::default()).await;
+    for namespace in HOSTILE_NAMESPACES {
+        let mut review = create_review();
+        let request = review["request"].as_object_mut().expect("request");
+        request.remove("namespace");
+        review["request"]["object"]["metadata"]["namespace"] = json!(namespace);
+        let reply = webhook.mutate(&bytes(&review)).await;
+        assert_refused(&reply, namespace);
+    }
+    no_request_leaves_the_namespace(&api);
+}
+
+#[tokio::test]
+async fn valid_reviews_still_read_in_their_namespace() {
+    let api = FakeApi::with_examples().await;
+    let webhook = Webhook::on_cluster(&api, Options::default()).await;
+    let reply: Value = webhook.mutate(&bytes(&update_review())).await.json();
+    assert_eq!(reply["response"]["allowed"], true, "{reply}");
+    assert!(reply["response"]["patch"].is_string(), "{reply}");
+    no_request_leaves_the_namespace(&api);
+}
+
+#[test]
+fn hash_refuses_a_file_with_an_invalid_namespace() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("web.yaml");
+    let text = std::fs::read_to_string(common::repo().join("examples/deployment.yaml")).expect("example");
+    assert!(
+        text.contains("namespace: demo"),
+        "the example names its namespace"
+    );
+    std::fs::write(
+        &file,
+        text.replace("namespace: demo", "namespace: \"x?watch=true\""),
+    )
+    .expect("write");
+    let output = common::process::binary()
+        .args(["hash", "--configmaps-from", "examples/configmaps", "-f"])
+        .arg(&file)
+        .current_dir(common::repo())
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("namespace \"x?watch=true\" is not valid"),
+        "{stderr}"
+    );
+}
