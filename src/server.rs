@@ -5,6 +5,7 @@ mod body;
 mod budget;
 mod deadline;
 mod limits;
+mod ops_conns;
 mod routes;
 mod shutdown;
 
@@ -31,6 +32,7 @@ pub use self::{
 use self::{
     budget::MemoryBudget,
     deadline::{ConnClock, TimedIo},
+    ops_conns::OpsConnections,
 };
 use crate::{
     Error, Result,
@@ -188,8 +190,9 @@ enum Listener {
     /// HTTPS; over the cap, new connections wait in the listen backlog (the API server's
     /// requests are only delayed).
     Webhook(TlsAcceptor),
-    /// Plain HTTP; over the cap, new connections are closed at once, so that the kubelet's
-    /// next probe finds the next free slot instead of queueing behind idle connections.
+    /// Plain HTTP; at the cap, a new connection closes the oldest one not handling a
+    /// request (or is itself closed at once if every one is), so that idle connections,
+    /// however many are opened, never keep the kubelet's probes out.
     Ops,
 }
 
@@ -219,6 +222,7 @@ async fn accept_loop(
         Listener::Ops => limits.ops_max_connections,
     };
     let slots = Arc::new(Semaphore::new(cap.max(1)));
+    let ops_open = Arc::new(OpsConnections::default());
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -248,13 +252,25 @@ async fn accept_loop(
                 }
             },
         };
-        let Some(slot) = slot.or_else(|| slots.clone().try_acquire_owned().ok()) else {
-            debug!(%peer, cap, "ops connection refused: at the connection cap");
-            metrics.refused("ops_connections");
-            continue;
+        let slot = match slot.or_else(|| slots.clone().try_acquire_owned().ok()) {
+            Some(slot) => slot,
+            None => {
+                metrics.refused("ops_connections");
+                if !ops_open.close_oldest_idle() {
+                    debug!(%peer, cap, "ops connection refused: at the cap, all handling requests");
+                    continue;
+                }
+                debug!(%peer, cap, "oldest idle ops connection closed to admit a new one");
+                // The closed connection's task gives its slot back as soon as it runs.
+                match tokio::time::timeout(SLOT_HANDOVER, slots.clone().acquire_owned()).await {
+                    Ok(Ok(slot)) => slot,
+                    _ => continue,
+                }
+            }
         };
         set_nodelay(&tcp);
         let (kind, router, watcher) = (kind.clone(), router.clone(), graceful.watcher());
+        let ops_open = ops_open.clone();
         tokio::spawn(async move {
             let clock = ConnClock::new(limits.request_read_timeout, kind.idle_timeout(&limits));
             match kind {
@@ -266,13 +282,22 @@ async fn accept_loop(
                         Err(_) => debug!(%peer, "TLS handshake timed out"),
                     }
                 }
-                Listener::Ops => serve_connection(tcp, clock, router, watcher, peer).await,
+                Listener::Ops => {
+                    let registration = ops_open.register(clock.clone());
+                    tokio::select! {
+                        () = serve_connection(tcp, clock, router, watcher, peer) => {}
+                        () = registration.closed() => debug!(%peer, "ops connection closed for a newer one"),
+                    }
+                }
             }
             drop(slot);
         });
     }
     graceful
 }
+
+/// How long a new ops connection waits for the slot of the idle one it closed.
+const SLOT_HANDOVER: Duration = Duration::from_millis(500);
 
 /// Small answers go out at once rather than waiting behind a delayed ACK (a TLS 1.3
 /// session ticket is written just before the first response).

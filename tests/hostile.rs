@@ -112,3 +112,64 @@ fn hash_refuses_a_file_with_an_invalid_namespace() {
         "{stderr}"
     );
 }
+
+/// `GET path` on a fresh plain connection, as the kubelet probes: the status line, or why
+/// there was none.
+async fn probe(addr: std::net::SocketAddr, path: &str) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut tcp = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| e.to_string())?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n");
+        tcp.write_all(request.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut answer = Vec::new();
+        tcp.read_to_end(&mut answer).await.map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        Ok(text
+            .lines()
+            .next()
+            .unwrap_or("closed without an answer")
+            .to_owned())
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), exchange)
+        .await
+        .unwrap_or_else(|_| Err("no answer within 5 s".into()))
+}
+
+#[tokio::test]
+async fn probes_answer_while_idle_connections_keep_the_ops_cap_full() {
+    let limits = confighash::server::Limits {
+        ops_max_connections: 4,
+        ..Default::default()
+    };
+    let webhook = Webhook::with(common::WebhookOptions {
+        limits,
+        ..Default::default()
+    })
+    .await;
+    // An attacker keeps twice the cap of idle connections open, opening new ones before
+    // every probe: none of them sends a byte, and none times out during the test.
+    let mut idle = Vec::new();
+    for round in 0..5 {
+        for _ in 0..8 {
+            idle.push(
+                tokio::net::TcpStream::connect(webhook.ops)
+                    .await
+                    .expect("connect"),
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        for path in ["/healthz", "/readyz", "/metrics"] {
+            let status = probe(webhook.ops, path).await;
+            assert_eq!(
+                status.as_deref(),
+                Ok("HTTP/1.1 200 OK"),
+                "{path} in round {round} with {} idle connections opened",
+                idle.len()
+            );
+        }
+    }
+}

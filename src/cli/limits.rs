@@ -21,8 +21,8 @@ pub struct LimitArgs {
     /// Open connections of the webhook listener; more wait in the listen backlog.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
-    /// Open connections of the ops listener (/metrics, /healthz, /readyz); more are closed
-    /// at once.
+    /// Open connections of the ops listener (/metrics, /healthz, /readyz); at the cap a new
+    /// one closes the oldest that is not handling a request.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
     pub ops_max_connections: u32,
     /// Bytes that request bodies being read and decoded may hold at once (each counts

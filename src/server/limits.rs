@@ -16,8 +16,8 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Open connections of the webhook listener; more wait in the listen backlog.
     pub max_connections: usize,
-    /// Open connections of the ops listener; more are closed at once, so that the
-    /// kubelet's probes find a slot as soon as one frees up instead of queueing.
+    /// Open connections of the ops listener; at the cap a new one closes the oldest that
+    /// is not handling a request, so that idle connections never keep the kubelet's probes out.
     pub ops_max_connections: usize,
     /// Bytes of request bodies, and what decoding them costs, held at once.
     pub memory_budget_bytes: usize,
