@@ -173,3 +173,56 @@ async fn probes_answer_while_idle_connections_keep_the_ops_cap_full() {
         }
     }
 }
+
+/// `confighash review` on `review`, as (stdout, stderr).
+fn review_command(review: &Value) -> (Value, String) {
+    use std::io::Write;
+    let mut child = common::process::binary()
+        .args(["review", "--configmaps-from", "examples/configmaps"])
+        .current_dir(common::repo())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(&bytes(review)).expect("write stdin");
+    drop(stdin);
+    let output = child.wait_with_output().expect("output");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    (
+        serde_json::from_slice(&output.stdout).expect("review JSON"),
+        stderr,
+    )
+}
+
+#[test]
+fn names_and_uids_cannot_forge_or_swell_log_lines() {
+    let mut review = create_review();
+    let uid = format!(
+        "u\n2026-11-29T00:00:00Z  INFO forged uid line {}",
+        "x".repeat(1 << 20)
+    );
+    review["request"]["uid"] = json!(uid);
+    review["request"]["name"] = json!("web\n2026-11-29T00:00:00Z  INFO forged name line");
+    let (reply, stderr) = review_command(&review);
+    assert_eq!(
+        reply["response"]["uid"],
+        json!(uid),
+        "the answer still echoes the uid"
+    );
+    assert!(
+        !stderr.contains("\n2026-11-29T00:00:00Z"),
+        "{}",
+        &stderr[..stderr.len().min(500)]
+    );
+    for line in stderr.lines() {
+        assert!(line.len() < 4096, "a log line of {} bytes", line.len());
+        assert!(line.starts_with("20"), "every line is a log event: {line}");
+    }
+    assert!(
+        stderr.contains("web\\n2026"),
+        "the name is logged, escaped: {stderr}"
+    );
+}
