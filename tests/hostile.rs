@@ -226,3 +226,30 @@ fn names_and_uids_cannot_forge_or_swell_log_lines() {
         "the name is logged, escaped: {stderr}"
     );
 }
+
+#[tokio::test]
+async fn reviews_answer_while_idle_keep_alive_connections_fill_the_webhook_cap() {
+    let limits = confighash::server::Limits {
+        max_connections: 4,
+        ..Default::default()
+    };
+    let webhook = Webhook::with(common::WebhookOptions {
+        limits,
+        ..Default::default()
+    })
+    .await;
+    // Each attacker connection sends one request, then idles under the keep-alive timeout.
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        let mut conn = webhook.connect().await;
+        assert_eq!(conn.post("/mutate", b"{}".to_vec()).await.status, 400);
+        idle.push(conn);
+    }
+    let review = bytes(&create_review());
+    let answered = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        webhook.connect().await.post("/mutate?timeout=10s", review).await
+    })
+    .await
+    .expect("a review is answered while idle connections fill the cap");
+    assert_eq!(answered.status, 200);
+}

@@ -1,7 +1,8 @@
-//! Open ops connections, oldest first (contract §12 connections). The ops cap is small and
-//! anyone on the network can fill it with connections that send nothing until the read
-//! timeout; a new connection at the cap therefore closes the oldest one that is not handling
-//! a request, so the kubelet's probes, which each open a fresh connection, always get in.
+//! Open connections of one listener, oldest first (contract §12 connections). Anyone on the
+//! network can fill a listener's cap with connections that idle under its timeouts (120 s
+//! between webhook requests); a new connection at the cap therefore closes the oldest one
+//! that is not handling a request, so the API server's calls and the kubelet's probes, which
+//! arrive on fresh connections, always get in.
 
 use std::{
     collections::BTreeMap,
@@ -12,9 +13,9 @@ use tokio::sync::Notify;
 
 use super::deadline::ConnClock;
 
-/// The open ops connections, by order of arrival.
+/// The open connections of one listener, by order of arrival.
 #[derive(Debug, Default)]
-pub struct OpsConnections {
+pub struct OpenConnections {
     open: Mutex<Open>,
 }
 
@@ -33,12 +34,12 @@ struct Entry {
 /// One registered connection; dropping it unregisters the connection.
 #[derive(Debug)]
 pub struct Registration {
-    connections: Arc<OpsConnections>,
+    connections: Arc<OpenConnections>,
     id: u64,
     close: Arc<Notify>,
 }
 
-impl OpsConnections {
+impl OpenConnections {
     fn open(&self) -> std::sync::MutexGuard<'_, Open> {
         // A poisoned lock only means a panic elsewhere; the map itself is always whole.
         self.open.lock().unwrap_or_else(|p| p.into_inner())
@@ -115,7 +116,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_oldest_connection_not_in_a_request_is_closed_first() {
-        let connections = Arc::new(OpsConnections::default());
+        let connections = Arc::new(OpenConnections::default());
         let (busy, idle) = (clock(), clock());
         let first = connections.register(busy.clone());
         let second = connections.register(idle.clone());
