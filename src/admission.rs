@@ -25,6 +25,7 @@ use crate::{
     hash_key::HashKey,
     references::{self, References, Rejections},
     source::{Lookups, Object, Source},
+    telemetry::Untrusted,
 };
 
 /// Default for `--max-sources`.
@@ -211,6 +212,11 @@ pub fn prepare(req: &Request, options: &Options) -> Result<Prepared, InvalidRevi
         .clone()
         .or_else(|| meta.namespace.clone())
         .unwrap_or_default();
+    // The API server sends only real namespaces; a forged one must not reach a URL. (No
+    // namespace at all is left to the source, which has no request to steer then.)
+    if !namespace.is_empty() {
+        crate::name::check_namespace(&namespace).map_err(|e| InvalidReview(e.to_string()))?;
+    }
     Ok(Prepared::Lookup(Box::new(Target::new(
         namespace, workload, options,
     ))))
@@ -308,8 +314,10 @@ pub struct LookupCount {
 /// Answers one admission request: prepare, look up within the budget, decide.
 pub async fn review(req: &Request, source: &Source, opts: &Options) -> Result<Decision, InvalidReview> {
     let started = Instant::now();
-    let span = info_span!("admission", uid = %req.uid, namespace = %req.namespace.as_deref().unwrap_or(""),
-        kind = %req.kind.kind, name = %object_name(req), operation = ?req.operation, dry_run = req.dry_run);
+    // Every field from the request goes through `Untrusted`: a forged review, or a name the
+    // API server validates only after admission, must not forge or swell log lines.
+    let span = info_span!("admission", uid = %Untrusted(&req.uid), namespace = %Untrusted(req.namespace.as_deref().unwrap_or("")),
+        kind = %Untrusted(&req.kind.kind), name = %Untrusted(&object_name(req)), operation = ?req.operation, dry_run = req.dry_run);
     async {
         let decision = match prepare(req, opts)? {
             Prepared::Done(outcome) => Decision {

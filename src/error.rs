@@ -53,6 +53,9 @@ pub enum Error {
     /// Invalid command-line arguments.
     #[error("{0}")]
     Config(String),
+    /// A namespace that is not a DNS-1123 label: never sent to the API server.
+    #[error(transparent)]
+    InvalidNamespace(#[from] crate::name::InvalidNamespace),
     /// A socket could not be bound or served.
     #[error("{context}: {source}")]
     Io {
@@ -75,6 +78,7 @@ impl Error {
             Error::Tls(_) => "tls",
             Error::Kube(_) => "kube",
             Error::Config(_) => "config",
+            Error::InvalidNamespace(_) => "invalid_namespace",
         }
     }
 }

@@ -261,7 +261,7 @@ impl Metrics {
     }
 
     /// Records a request or connection refused by a limit: `memory_budget`, `body_too_large`,
-    /// `read_timeout` or `ops_connections`.
+    /// `read_timeout`, `ops_connections` or `webhook_connections`.
     pub fn refused(&self, reason: &'static str) {
         self.refused.get_or_create(&ReasonLabel { reason }).inc();
     }

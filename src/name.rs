@@ -67,6 +67,26 @@ pub fn quoted(text: &str) -> String {
     }
 }
 
+/// Longest namespace name (apimachinery `DNS1123LabelMaxLength`).
+pub const NAMESPACE_MAX_LEN: usize = 63;
+
+/// Checks a namespace before it goes into a URL: the API server names namespaces with
+/// DNS-1123 labels (at most 63 lower-case letters, digits and `-`, no dots), so anything
+/// else came from a forged review or a hand-written file and must not steer a request.
+pub fn check_namespace(namespace: &str) -> Result<&str, InvalidNamespace> {
+    if namespace.len() <= NAMESPACE_MAX_LEN && is_label(namespace) {
+        Ok(namespace)
+    } else {
+        Err(InvalidNamespace(namespace.to_owned()))
+    }
+}
+
+/// A string that is not a DNS-1123 label, offered as a namespace. Its `Display` quotes a
+/// bounded prefix of the input with every control character escaped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("namespace {} is not valid (a DNS-1123 label: at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit)", quoted(.0))]
+pub struct InvalidNamespace(pub String);
+
 impl FromStr for Name {
     type Err = InvalidName;
 
@@ -127,6 +147,28 @@ mod tests {
     use rstest::rstest;
 
     use super::*;
+
+    #[rstest]
+    #[case::plain("demo")]
+    #[case::dashes("kube-system")]
+    #[case::at_the_limit(&"a".repeat(63))]
+    fn accepts_namespaces(#[case] namespace: &str) {
+        assert_eq!(check_namespace(namespace), Ok(namespace));
+    }
+
+    #[rstest]
+    #[case::empty("")]
+    #[case::parent("../../kube-system")]
+    #[case::query("x?watch=true")]
+    #[case::slash("demo/configmaps/x")]
+    #[case::dotted("a.b")]
+    #[case::upper("Demo")]
+    #[case::newline("demo\nx")]
+    #[case::too_long(&"a".repeat(64))]
+    fn refuses_other_namespaces(#[case] namespace: &str) {
+        let err = check_namespace(namespace).expect_err(namespace);
+        assert!(!err.to_string().contains('\n'), "{err}");
+    }
 
     #[rstest]
     #[case::one_letter("a")]

@@ -57,6 +57,10 @@ pub async fn hash(
             .namespace
             .clone()
             .unwrap_or_else(|| default_namespace.to_owned());
+        crate::name::check_namespace(&namespace).map_err(|e| Error::Manifest {
+            path: file.to_owned(),
+            message: e.to_string(),
+        })?;
         let name = workload.metadata().name.clone().unwrap_or_default();
         let kind = workload.kind();
         let target = Target::new(namespace, workload, options);

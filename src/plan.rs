@@ -80,6 +80,7 @@ pub async fn plan(
     options: &Options,
     default_window: Option<&Schedule>,
 ) -> Result<Vec<Planned>> {
+    crate::name::check_namespace(namespace)?;
     let keys = &options.keys;
     // A person allowed into the namespace only (a namespace-scoped install) may not read
     // the Namespace object: then its annotations are left out, as the watcher does.

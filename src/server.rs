@@ -5,6 +5,7 @@ mod body;
 mod budget;
 mod deadline;
 mod limits;
+mod open_conns;
 mod routes;
 mod shutdown;
 
@@ -31,6 +32,7 @@ pub use self::{
 use self::{
     budget::MemoryBudget,
     deadline::{ConnClock, TimedIo},
+    open_conns::OpenConnections,
 };
 use crate::{
     Error, Result,
@@ -185,15 +187,26 @@ impl Server {
 /// What a listener serves, and what it does when its connections are at the cap.
 #[derive(Clone)]
 enum Listener {
-    /// HTTPS; over the cap, new connections wait in the listen backlog (the API server's
-    /// requests are only delayed).
+    /// HTTPS; at the cap, a new connection closes the oldest one not handling a request
+    /// (idle keep-alive, or still in its handshake or first request head), so that idle
+    /// connections cannot keep the API server out; if every one is handling a review, it
+    /// waits for the first to end.
     Webhook(TlsAcceptor),
-    /// Plain HTTP; over the cap, new connections are closed at once, so that the kubelet's
-    /// next probe finds the next free slot instead of queueing behind idle connections.
+    /// Plain HTTP; at the cap, a new connection closes the oldest one not handling a
+    /// request (or is itself closed at once if every one is), so that idle connections,
+    /// however many are opened, never keep the kubelet's probes out.
     Ops,
 }
 
 impl Listener {
+    /// The `confighash_refused_total` reason of a connection closed or refused at the cap.
+    fn cap_reason(&self) -> &'static str {
+        match self {
+            Listener::Webhook(_) => "webhook_connections",
+            Listener::Ops => "ops_connections",
+        }
+    }
+
     /// Webhook connections idle as long as the API server keeps them; probes and scrapes
     /// open a connection per request, so an idle ops connection is only holding a slot.
     fn idle_timeout(&self, limits: &Limits) -> Duration {
@@ -219,22 +232,10 @@ async fn accept_loop(
         Listener::Ops => limits.ops_max_connections,
     };
     let slots = Arc::new(Semaphore::new(cap.max(1)));
+    let open = Arc::new(OpenConnections::default());
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let waiting_slot = match kind {
-            Listener::Webhook(_) => Some(slots.clone().acquire_owned()),
-            Listener::Ops => None,
-        };
-        let slot = match waiting_slot {
-            Some(waiting) => tokio::select! {
-                biased;
-                () = &mut shutdown => break,
-                // The semaphore is never closed.
-                slot = waiting => slot.ok(),
-            },
-            None => None,
-        };
         let (tcp, peer) = tokio::select! {
             biased;
             () = &mut shutdown => break,
@@ -248,31 +249,66 @@ async fn accept_loop(
                 }
             },
         };
-        let Some(slot) = slot.or_else(|| slots.clone().try_acquire_owned().ok()) else {
-            debug!(%peer, cap, "ops connection refused: at the connection cap");
-            metrics.refused("ops_connections");
-            continue;
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) if open.close_oldest_idle() => {
+                metrics.refused(kind.cap_reason());
+                debug!(%peer, cap, "oldest idle connection closed to admit a new one");
+                // The closed connection's task gives its slot back as soon as it runs.
+                match tokio::time::timeout(SLOT_HANDOVER, slots.clone().acquire_owned()).await {
+                    Ok(Ok(slot)) => slot,
+                    _ => continue,
+                }
+            }
+            Err(_) => match kind {
+                // Every connection is handling a review: this one waits for the first to end.
+                Listener::Webhook(_) => tokio::select! {
+                    biased;
+                    () = &mut shutdown => break,
+                    // The semaphore is never closed.
+                    slot = slots.clone().acquire_owned() => match slot {
+                        Ok(slot) => slot,
+                        Err(_) => continue,
+                    },
+                },
+                Listener::Ops => {
+                    metrics.refused(kind.cap_reason());
+                    debug!(%peer, cap, "ops connection refused: at the cap, all handling requests");
+                    continue;
+                }
+            },
         };
         set_nodelay(&tcp);
         let (kind, router, watcher) = (kind.clone(), router.clone(), graceful.watcher());
+        let open = open.clone();
         tokio::spawn(async move {
             let clock = ConnClock::new(limits.request_read_timeout, kind.idle_timeout(&limits));
-            match kind {
-                Listener::Webhook(tls) => {
-                    let handshake = tokio::time::timeout(limits.request_read_timeout, tls.accept(tcp));
-                    match handshake.await {
-                        Ok(Ok(stream)) => serve_connection(stream, clock, router, watcher, peer).await,
-                        Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => debug!(%peer, "TLS handshake timed out"),
+            let registration = open.register(clock.clone());
+            let serve = async move {
+                match kind {
+                    Listener::Webhook(tls) => {
+                        let handshake = tokio::time::timeout(limits.request_read_timeout, tls.accept(tcp));
+                        match handshake.await {
+                            Ok(Ok(stream)) => serve_connection(stream, clock, router, watcher, peer).await,
+                            Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
+                            Err(_) => debug!(%peer, "TLS handshake timed out"),
+                        }
                     }
+                    Listener::Ops => serve_connection(tcp, clock, router, watcher, peer).await,
                 }
-                Listener::Ops => serve_connection(tcp, clock, router, watcher, peer).await,
+            };
+            tokio::select! {
+                () = serve => {}
+                () = registration.closed() => debug!(%peer, "idle connection closed for a newer one"),
             }
             drop(slot);
         });
     }
     graceful
 }
+
+/// How long a new connection waits for the slot of the idle one it closed.
+const SLOT_HANDOVER: Duration = Duration::from_millis(500);
 
 /// Small answers go out at once rather than waiting behind a delayed ACK (a TLS 1.3
 /// session ticket is written just before the first response).

@@ -66,3 +66,60 @@ mod tests {
         assert!(!colour(true, None, os("dumb")));
     }
 }
+
+/// Longest text from a request that one log field repeats, in characters.
+const UNTRUSTED_CHARS: usize = 128;
+
+/// Text from a request (uid, name, namespace, a decode error quoting the body) for a log
+/// field: a forged review, or a name the API server has not validated yet, must neither
+/// start a new log line nor swell one. Text without control characters and within 128
+/// characters is written as it is; otherwise control characters are escaped and the rest
+/// after 128 characters is cut to `…`.
+#[derive(Debug, Clone, Copy)]
+pub struct Untrusted<'a>(pub &'a str);
+
+impl std::fmt::Display for Untrusted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write;
+        let (kept, cut) = match self.0.char_indices().nth(UNTRUSTED_CHARS) {
+            Some((at, _)) => (&self.0[..at], true),
+            None => (self.0, false),
+        };
+        for c in kept.chars() {
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                f.write_char(c)?;
+            }
+        }
+        if cut {
+            f.write_char('…')?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod untrusted_tests {
+    use super::Untrusted;
+
+    #[test]
+    fn plain_text_is_written_as_it_is() {
+        assert_eq!(Untrusted("web-7f9c").to_string(), "web-7f9c");
+        assert_eq!(Untrusted("Grüße \"web\"").to_string(), "Grüße \"web\"");
+    }
+
+    #[test]
+    fn control_characters_cannot_start_a_line() {
+        let forged = "web\n2026-11-29T00:00:00Z  INFO forged\r\u{1b}[2m";
+        let shown = Untrusted(forged).to_string();
+        assert!(!shown.chars().any(char::is_control), "{shown}");
+        assert_eq!(shown, "web\\n2026-11-29T00:00:00Z  INFO forged\\r\\u{1b}[2m");
+    }
+
+    #[test]
+    fn long_text_is_cut() {
+        let shown = Untrusted(&"u".repeat(8 << 20)).to_string();
+        assert_eq!(shown, format!("{}…", "u".repeat(128)));
+    }
+}

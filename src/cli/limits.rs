@@ -18,11 +18,12 @@ pub struct LimitArgs {
     /// 90 s so that it is always the API server that closes them.
     #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
     pub idle_timeout: Duration,
-    /// Open connections of the webhook listener; more wait in the listen backlog.
+    /// Open connections of the webhook listener; at the cap a new one closes the oldest idle
+    /// one, or waits in the listen backlog when every one is handling a review.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
-    /// Open connections of the ops listener (/metrics, /healthz, /readyz); more are closed
-    /// at once.
+    /// Open connections of the ops listener (/metrics, /healthz, /readyz); at the cap a new
+    /// one closes the oldest that is not handling a request.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
     pub ops_max_connections: u32,
     /// Bytes that request bodies being read and decoded may hold at once (each counts

@@ -107,6 +107,6 @@ fn refuse(state: &AppState, status: StatusCode, metric: &'static str, reason: St
 
 pub(super) fn bad_request(reason: String) -> Response {
     let line = reason.lines().next().unwrap_or("bad request").to_owned();
-    warn!(reason = %line, "rejected a malformed admission request");
+    warn!(reason = %crate::telemetry::Untrusted(&line), "rejected a malformed admission request");
     (StatusCode::BAD_REQUEST, line + "\n").into_response()
 }

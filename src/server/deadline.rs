@@ -77,6 +77,11 @@ impl ConnClock {
         };
     }
 
+    /// Whether a request is being handled (its head has arrived, its response is not out).
+    pub fn is_handling(&self) -> bool {
+        matches!(*self.phase(), Phase::Handling)
+    }
+
     fn bytes_read(&self) {
         let mut phase = self.phase();
         if let Phase::Idle { .. } = *phase {

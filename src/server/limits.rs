@@ -14,10 +14,11 @@ pub struct Limits {
     /// server (which keeps idle connections 90 s) closes first and never reuses a
     /// connection just as the server closes it.
     pub idle_timeout: Duration,
-    /// Open connections of the webhook listener; more wait in the listen backlog.
+    /// Open connections of the webhook listener; at the cap a new one closes the oldest idle
+    /// one, or waits in the listen backlog when every one is handling a review.
     pub max_connections: usize,
-    /// Open connections of the ops listener; more are closed at once, so that the
-    /// kubelet's probes find a slot as soon as one frees up instead of queueing.
+    /// Open connections of the ops listener; at the cap a new one closes the oldest that
+    /// is not handling a request, so that idle connections never keep the kubelet's probes out.
     pub ops_max_connections: usize,
     /// Bytes of request bodies, and what decoding them costs, held at once.
     pub memory_budget_bytes: usize,

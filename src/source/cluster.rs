@@ -57,6 +57,9 @@ impl ClusterSource {
             + DeserializeOwned
             + std::fmt::Debug,
     {
+        // Callers check namespaces first; this guard keeps any path from building a URL
+        // out of one that could climb out of the namespace or add a query.
+        let namespace = crate::name::check_namespace(namespace)?;
         // The semaphore is never closed, so acquiring fails only if it were.
         let _permit = self
             .reads
