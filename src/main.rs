@@ -86,7 +86,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         TlsSource::Files { cert, key } => (cert, key),
         TlsSource::Dev(dir) => {
             let certs = dev::generate(&dir, &[])?;
-            info!(ca = %certs.ca.display(), "--dev: generated a throw-away CA; trust it with curl --cacert");
+            info!("--dev: generated a throw-away CA; trust it with curl --cacert {}", certs.ca.display());
             (certs.cert, certs.key)
         }
     };
