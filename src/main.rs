@@ -86,7 +86,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         TlsSource::Files { cert, key } => (cert, key),
         TlsSource::Dev(dir) => {
             let certs = dev::generate(&dir, &[])?;
-            info!("--dev: generated a throw-away CA; trust it with curl --cacert {}", certs.ca.display());
+            let ca = certs.ca.display();
+            info!("--dev: generated a throw-away CA; trust it with curl --cacert {ca}");
             (certs.cert, certs.key)
         }
     };
