@@ -100,8 +100,9 @@ async fn two_hundred_sources_are_all_read_a_few_at_a_time() {
     // Unbounded, this admission had 200 requests at once on 200 connections.
     let per_admission = 16;
     assert_eq!(confighash::source::READS_PER_ADMISSION, per_admission);
+    // The server's readiness probe (one GET of its own) may overlap the admission's reads.
     assert!(
-        api.max_concurrent_requests() <= per_admission,
+        api.max_concurrent_requests() <= per_admission + 1,
         "{} requests at once",
         api.max_concurrent_requests()
     );
