@@ -2,31 +2,25 @@
 
 mod common;
 
-use std::io::Write;
 use std::process::Stdio;
 
-use common::{Webhook, fixtures::*, process::binary};
+use common::{
+    Webhook,
+    fixtures::*,
+    process::{binary, run_with_stdin},
+};
 
 fn examples() -> std::path::PathBuf {
     common::repo().join("examples")
 }
 
 fn review_command(body: &[u8]) -> std::process::Output {
-    let mut child = binary()
-        .args(["review", "--configmaps-from"])
-        .arg(examples().join("configmaps"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(body)
-        .expect("write stdin");
-    child.wait_with_output().expect("output")
+    run_with_stdin(
+        binary()
+            .args(["review", "--configmaps-from"])
+            .arg(examples().join("configmaps")),
+        body,
+    )
 }
 
 #[tokio::test]
@@ -100,24 +94,15 @@ fn hash_refuses_a_file_without_workloads() {
 
 /// Runs `hash` on `file` (`-` reads `stdin`) with the example ConfigMaps.
 fn hash_command(file: &std::path::Path, stdin: &[u8], extra: &[&str]) -> std::process::Output {
-    let mut child = binary()
-        .args(["hash", "-f"])
-        .arg(file)
-        .arg("--configmaps-from")
-        .arg(examples().join("configmaps"))
-        .args(extra)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn hash");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin)
-        .expect("write stdin");
-    child.wait_with_output().expect("output")
+    run_with_stdin(
+        binary()
+            .args(["hash", "-f"])
+            .arg(file)
+            .arg("--configmaps-from")
+            .arg(examples().join("configmaps"))
+            .args(extra),
+        stdin,
+    )
 }
 
 fn stdout_of(output: &std::process::Output) -> String {
@@ -278,23 +263,14 @@ fn an_invalid_annotation_prefix_is_refused_at_start_up_naming_the_flag() {
 #[test]
 fn text_logs_to_a_pipe_carry_no_colour_codes() {
     let empty = tempfile::tempdir().expect("tempdir");
-    let mut child = binary()
-        .args(["review", "--configmaps-from"])
-        .arg(empty.path())
-        .env_remove("NO_COLOR")
-        .env("TERM", "xterm-256color")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(&bytes(&create_review()))
-        .expect("write stdin");
-    let output = child.wait_with_output().expect("output");
+    let output = run_with_stdin(
+        binary()
+            .args(["review", "--configmaps-from"])
+            .arg(empty.path())
+            .env_remove("NO_COLOR")
+            .env("TERM", "xterm-256color"),
+        &bytes(&create_review()),
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert!(

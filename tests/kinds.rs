@@ -4,9 +4,11 @@
 
 mod common;
 
-use std::{io::Write, process::Stdio};
-
-use common::{Webhook, WebhookOptions, fixtures::*, process::binary};
+use common::{
+    Webhook, WebhookOptions,
+    fixtures::*,
+    process::{binary, run_with_stdin},
+};
 use confighash::{
     admission::{
         Options,
@@ -202,22 +204,13 @@ async fn a_template_below_spec_template_is_read_whole() {
 }
 
 fn run(args: &[&str], stdin: &[u8]) -> std::process::Output {
-    let mut child = binary()
-        .args(args)
-        .arg("--configmaps-from")
-        .arg(examples().join("configmaps"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin)
-        .expect("write stdin");
-    child.wait_with_output().expect("output")
+    run_with_stdin(
+        binary()
+            .args(args)
+            .arg("--configmaps-from")
+            .arg(examples().join("configmaps")),
+        stdin,
+    )
 }
 
 #[tokio::test]

@@ -4,13 +4,11 @@
 
 mod common;
 
-use std::{io::Write, process::Stdio};
-
 use common::{
     Webhook, eventually,
     fake_api::FakeApi,
     fixtures::*,
-    process::binary,
+    process::{binary, run_with_stdin},
     watcher::{LABEL, Watcher, config},
 };
 use confighash::admission::Options;
@@ -176,21 +174,12 @@ async fn a_long_hostile_list_gives_bounded_warnings() {
 }
 
 fn review_command(body: &[u8]) -> Value {
-    let mut child = binary()
-        .args(["review", "--configmaps-from"])
-        .arg(common::repo().join("examples/configmaps"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(body)
-        .expect("write stdin");
-    let output = child.wait_with_output().expect("output");
+    let output = run_with_stdin(
+        binary()
+            .args(["review", "--configmaps-from"])
+            .arg(common::repo().join("examples/configmaps")),
+        body,
+    );
     assert!(
         output.status.success(),
         "{}",

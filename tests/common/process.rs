@@ -31,6 +31,24 @@ pub fn binary() -> Command {
     }
 }
 
+/// Runs `command` to completion with `stdin` written to it, capturing stdout and stderr.
+pub fn run_with_stdin(command: &mut Command, stdin: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin)
+        .expect("write stdin");
+    child.wait_with_output().expect("output")
+}
+
 impl ServeProcess {
     /// Starts `serve --dev` with certificates in `cert_dir` and the example ConfigMaps.
     pub fn start(cert_dir: &Path, extra: &[&str]) -> Self {
