@@ -90,16 +90,12 @@ where
         + Send
         + 'static,
 {
-    let Some(namespaces) = scope else {
-        return watcher(Api::<K>::all(client.clone()), config)
-            .default_backoff()
-            .boxed();
-    };
-    let streams = namespaces.iter().map(|ns| {
-        let api = Api::<K>::namespaced(client.clone(), ns);
-        watcher(api, config.clone()).default_backoff().boxed()
-    });
-    merge_relists(streams.collect())
+    watch_with(
+        scope,
+        config,
+        || Api::all(client.clone()),
+        |ns| Api::namespaced(client.clone(), ns),
+    )
 }
 
 /// [`watch`] for a configured kind, read as `DynamicObject`s of its `ApiResource`.
@@ -110,14 +106,31 @@ fn watch_dynamic(
     config: watcher::Config,
 ) -> BoxStream<'static, Item<DynamicObject>> {
     let resource = kind.api_resource();
+    watch_with(
+        scope,
+        config,
+        || Api::all_with(client.clone(), &resource),
+        |ns| Api::namespaced_with(client.clone(), ns, &resource),
+    )
+}
+
+/// One watch over every namespace (`all`), or one per namespace of `scope` (`namespaced`)
+/// merged into one.
+fn watch_with<K>(
+    scope: &Scope,
+    config: watcher::Config,
+    all: impl FnOnce() -> Api<K>,
+    namespaced: impl Fn(&str) -> Api<K>,
+) -> BoxStream<'static, Item<K>>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
     let Some(namespaces) = scope else {
-        let api = Api::<DynamicObject>::all_with(client.clone(), &resource);
-        return watcher(api, config).default_backoff().boxed();
+        return watcher(all(), config).default_backoff().boxed();
     };
-    let streams = namespaces.iter().map(|ns| {
-        let api = Api::<DynamicObject>::namespaced_with(client.clone(), ns, &resource);
-        watcher(api, config.clone()).default_backoff().boxed()
-    });
+    let streams = namespaces
+        .iter()
+        .map(|ns| watcher(namespaced(ns), config.clone()).default_backoff().boxed());
     merge_relists(streams.collect())
 }
 
