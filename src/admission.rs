@@ -21,10 +21,10 @@ pub use self::wire::{InvalidReview, decode, decode_for, encode};
 use self::{kinds::WorkloadKinds, workload::Workload};
 use crate::{
     annotations::{self, AnnotationKeys},
-    digest::{self, Sources},
+    digest::Sources,
     hash_key::HashKey,
     references::{self, References, Rejections},
-    source::{Lookups, Object, Source},
+    source::{Lookups, Source},
     telemetry::Untrusted,
 };
 
@@ -281,8 +281,7 @@ pub fn source_digests(references: &References, lookups: &Lookups, secret_key: Op
         .filter_map(|(id, sel)| {
             let digest = match lookups.get(id).and_then(Option::as_ref) {
                 None => None,
-                Some(Object::ConfigMap(cm)) => Some(digest::configmap(cm, &sel.keys)),
-                Some(Object::Secret(secret)) => Some(digest::secret(secret, &sel.keys, secret_key?)),
+                Some(object) => Some(object.digest(&sel.keys, secret_key)?),
             };
             Some((id.clone(), digest))
         })

@@ -11,7 +11,13 @@ pub use dir::DirSource;
 use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 
-use crate::{Result, digest::SourceKind, name::Name, references::SourceId};
+use crate::{
+    Result,
+    digest::{self, SourceDigest, SourceKind},
+    hash_key::HashKey,
+    name::Name,
+    references::{Keys, SourceId},
+};
 
 /// Reads of one admission in flight at once: enough to overlap round trips, few enough
 /// that one workload cannot open a connection per source.
@@ -24,6 +30,19 @@ pub enum Object {
     ConfigMap(ConfigMap),
     /// A Secret.
     Secret(Secret),
+}
+
+impl Object {
+    /// Its source digest under `keys` (contract §4.2, §4.4): SHA-256 for a ConfigMap,
+    /// HMAC-SHA256 under `secret_key` for a Secret, and `None` for a Secret without a key
+    /// (Secrets are then never referenced). The one place an object becomes a digest, for
+    /// the webhook, the CLI and the watcher.
+    pub fn digest(&self, keys: &Keys, secret_key: Option<&HashKey>) -> Option<SourceDigest> {
+        match self {
+            Object::ConfigMap(cm) => Some(digest::configmap(cm, keys)),
+            Object::Secret(secret) => Some(digest::secret(secret, keys, secret_key?)),
+        }
+    }
 }
 
 /// Sources by kind and name; `None` for one that does not exist.

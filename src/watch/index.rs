@@ -16,11 +16,11 @@ use tracing::warn;
 pub use self::drift::{Drift, WorkloadDrift};
 use super::{changes::SourceChange, policy::Annotated};
 use crate::{
-    admission::{self, Options, Target, kinds::WorkloadKind, workload::Workload},
+    admission::{Options, Target, kinds::WorkloadKind, workload::Workload},
     digest::{SourceDigest, SourceKind},
     name::Name,
-    references::{Keys, References, Selection, SourceId},
-    source::{Lookups, Object},
+    references::{Keys, References, SourceId},
+    source::Object,
 };
 
 /// A workload, by kind, namespace and name.
@@ -329,11 +329,11 @@ impl Index {
         if unchanged {
             return Vec::new();
         }
-        let lookups: Lookups = BTreeMap::from([(source.1.clone(), Some(object))]);
+        let secret_key = self.options.secrets.as_ref();
         let digests: Vec<(Keys, Option<SourceDigest>)> = needed
             .into_iter()
             .map(|keys| {
-                let digest = digest_of(&source.1, &keys, &lookups, &self.options);
+                let digest = object.digest(&keys, secret_key);
                 (keys, digest)
             })
             .collect();
@@ -396,19 +396,6 @@ impl Index {
         }
         dropped
     }
-}
-
-/// One source's digest under one selection, computed by the admission core itself.
-fn digest_of(id: &SourceId, keys: &Keys, lookups: &Lookups, options: &Options) -> Option<SourceDigest> {
-    let selection = Selection {
-        keys: keys.clone(),
-        optional: false,
-    };
-    let references = References::from([(id.clone(), selection)]);
-    admission::source_digests(&references, lookups, options.secrets.as_ref())
-        .into_values()
-        .next()
-        .flatten()
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::watch::scheduler::Queued;
+use crate::{admission, source::Lookups, watch::scheduler::Queued};
 
 const NS: &str = "demo";
 
