@@ -10,8 +10,8 @@
 //! build). Needs about 12,000 open files for itself (`ulimit -n 12000`). Not a test: it
 //! reports numbers and asserts nothing about them.
 
-#[path = "../tests/common/mod.rs"]
-#[allow(unused_imports)]
+#[path = "../tests/it/common/mod.rs"]
+#[allow(dead_code, unused_imports)] // each example uses a part of the harness
 mod common;
 
 use std::{

@@ -7,8 +7,8 @@
 //! `cargo run --example watch_fixture -- 127.0.0.1:19090 60`; prints `ready` on stdout
 //! once the rollout is done. Used by ci/prometheus/check.sh. Not a test.
 
-#[path = "../tests/common/mod.rs"]
-#[allow(unused_imports)]
+#[path = "../tests/it/common/mod.rs"]
+#[allow(dead_code, unused_imports)] // each example uses a part of the harness
 mod common;
 
 use std::{

@@ -10,8 +10,8 @@
 //! `LATENCY=0` skips the write-to-patch samples; `CONFIGHASH_BIN=path` measures another
 //! build of the binary. Not a test: it reports numbers and asserts nothing about them.
 
-#[path = "../tests/common/mod.rs"]
-#[allow(unused_imports)]
+#[path = "../tests/it/common/mod.rs"]
+#[allow(dead_code, unused_imports)] // each example uses a part of the harness
 mod common;
 
 use std::{

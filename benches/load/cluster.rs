@@ -3,7 +3,8 @@
 //! time for the same reads (the four GETs of one admission, through the same kube client).
 //! Servers run on a 2-worker runtime, the client on its own thread.
 
-#[path = "../../tests/common/mod.rs"]
+#[path = "../../tests/it/common/mod.rs"]
+#[allow(dead_code)] // the load benchmark uses a part of the harness
 mod common;
 
 use std::{

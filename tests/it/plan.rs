@@ -1,7 +1,7 @@
 //! `confighash plan` against the fake API server through a kubeconfig: what the watcher
 //! would roll, with the sources that differ, and the exit code (0 nothing, 2 something).
 
-mod common;
+use crate::common;
 
 use common::{fake_api::FakeApi, process::binary, watcher::*};
 

@@ -2,7 +2,7 @@
 //! which workloads a ConfigMap change rolls, the patch it sends, the Event, bursts, and
 //! namespace opt-in.
 
-mod common;
+use crate::common;
 
 use common::{eventually, fake_api::FakeApi, watcher::*};
 use confighash::admission::{self, Options, Outcome};

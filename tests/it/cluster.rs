@@ -1,7 +1,7 @@
 //! The cluster ConfigMap source through the real `kube::Client` against a fake API server
 //! over HTTPS: consistent reads, missing objects, API errors, outages and slow answers.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -127,7 +127,6 @@ impl std::fmt::Display for RequestKind {
 /// A fault to inject into every request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
-    None,
     /// Answer after this delay.
     Delay(Duration),
     /// Answer with a `Status` of this code.
@@ -226,7 +225,6 @@ pub struct Shared {
     requests: Mutex<Vec<Recorded>>,
     fault: Mutex<Option<Fault>>,
     client_faults: Mutex<Vec<faults::Rule>>,
-    bookmark_interval: Mutex<Duration>,
     /// Response body bytes sent, per request kind.
     bytes: Mutex<BTreeMap<RequestKind, u64>>,
 }
@@ -267,7 +265,6 @@ impl FakeApi {
             requests: Mutex::default(),
             fault: Mutex::default(),
             client_faults: Mutex::default(),
-            bookmark_interval: Mutex::new(Duration::from_secs(1)),
             bytes: Mutex::default(),
         });
         let router = Router::new().fallback(routes::handle).with_state(shared.clone());
@@ -431,11 +428,6 @@ impl FakeApi {
     /// Closes every open watch, as an API server restart would.
     pub fn end_watches(&self) {
         self.shared.objects.end_watches();
-    }
-
-    /// How often idle watches that asked for bookmarks get one (default 1 s).
-    pub fn set_bookmark_interval(&self, every: Duration) {
-        *self.shared.bookmark_interval.lock().expect("lock") = every;
     }
 
     pub fn set_fault(&self, fault: Fault) {

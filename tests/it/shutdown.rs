@@ -1,7 +1,7 @@
 //! SIGTERM against the real binary: readiness fails, idle kept-alive connections close, an
 //! in-flight request is answered with `Connection: close`, and the process exits 0.
 
-mod common;
+use crate::common;
 
 use std::{sync::Arc, time::Duration};
 

@@ -1,7 +1,7 @@
 //! Certificate rotation as the kubelet does it for a mounted Secret: an atomic swap of the
 //! `..data` symlink. A broken new pair is logged, counted, and the old one kept.
 
-mod common;
+use crate::common;
 
 use std::{
     os::unix::fs::symlink,

@@ -2,7 +2,7 @@
 //! webhook server in-process on 127.0.0.1. Bounds are generous: each test checks that a
 //! connection is closed or answered at all, not how fast.
 
-mod common;
+use crate::common;
 
 use std::{sync::Arc, time::Duration};
 

@@ -1,7 +1,7 @@
 //! Fan-out (contract §12): at most `--max-sources` distinct sources per workload, read with
 //! bounded concurrency; over the limit, nothing is read and the workload is left unchanged.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -137,7 +137,7 @@ async fn concurrent_admissions_share_one_bounded_pool_of_reads() {
     );
 }
 
-/// Figures, not a check: `cargo test --test fan_out -- --ignored --nocapture`. One
+/// Figures, not a check: `cargo test --test it fan_out:: -- --ignored --nocapture`. One
 /// admission of a Deployment with 10,000 distinct envFrom ConfigMaps (all existing), with
 /// the default `--max-sources` and with a limit high enough that all are read; prints the
 /// GETs, the most requests in flight and the most connections the API server saw.

@@ -1,7 +1,7 @@
 //! The watcher across replicas and restarts (contract §9): one leader through a Lease,
 //! takeover, catching up on changes made while no leader ran, and relisting after 410 Gone.
 
-mod common;
+use crate::common;
 
 use common::{eventually, fake_api::FakeApi, watcher::*};
 use serde_json::json;

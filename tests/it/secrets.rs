@@ -1,7 +1,7 @@
 //! Secrets (contract §3, §4.4, §8): keyed digests, reads only when enabled, the key's life
 //! cycle, and no Secret value or unkeyed hash in any output.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,6 +1,5 @@
 //! Shared test harness: certificates, the webhook server in-process on 127.0.0.1:0, an
 //! HTTPS client, a fake Kubernetes API server, and review fixtures.
-#![allow(dead_code)]
 
 pub mod client;
 pub mod fake_api;
@@ -19,7 +18,7 @@ use confighash::{
         reload::CertStore,
     },
 };
-use tokio::{sync::oneshot, task::JoinHandle};
+use tokio::task::JoinHandle;
 
 /// Installs the ring provider once per test binary.
 pub fn setup() {
@@ -49,9 +48,7 @@ pub struct Webhook {
     pub addr: SocketAddr,
     pub ops: SocketAddr,
     pub certs: DevCerts,
-    pub store: Arc<CertStore>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<confighash::Result<()>>>,
+    task: JoinHandle<confighash::Result<()>>,
     _dir: tempfile::TempDir,
 }
 
@@ -117,15 +114,13 @@ impl Webhook {
         };
         let server = Server::bind(config).await.expect("bind");
         let (addr, ops) = (server.webhook_addr(), server.ops_addr());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(async { _ = stopped.await }));
+        // Runs until the handle is dropped, which aborts it.
+        let task = tokio::spawn(server.run(std::future::pending()));
         Self {
             addr,
             ops,
             certs,
-            store,
-            stop: Some(stop),
-            task: Some(task),
+            task,
             _dir: dir,
         }
     }
@@ -147,21 +142,11 @@ impl Webhook {
     pub async fn ops_get(&self, path: &str) -> client::Reply {
         client::http_get(self.ops, path).await
     }
-
-    /// Starts the shutdown and returns the server task.
-    pub fn shutdown(&mut self) -> JoinHandle<confighash::Result<()>> {
-        if let Some(stop) = self.stop.take() {
-            _ = stop.send(());
-        }
-        self.task.take().expect("server task")
-    }
 }
 
 impl Drop for Webhook {
     fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+        self.task.abort();
     }
 }
 

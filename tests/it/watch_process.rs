@@ -2,7 +2,7 @@
 //! the CLI wiring, the Lease namespace from the kubeconfig, one log line per rollout, and
 //! releasing the Lease on SIGTERM so another replica takes over at once.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

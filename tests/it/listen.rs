@@ -1,7 +1,7 @@
 //! `serve` answers over the IPv6 loopback, and a listen flag given again (as the chart's
 //! `server.extraArgs` would) overrides the first.
 
-mod common;
+use crate::common;
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -22,7 +22,7 @@ async fn answers(addr: SocketAddr) {
 #[tokio::test]
 async fn a_listen_flag_given_again_wins_and_ipv6_loopback_answers() {
     // Tests bind loopback only, so the dual-stack default `[::]` itself is checked through
-    // `serve --help` (tests/cli.rs and the chart checks); here the harness's
+    // `serve --help` (tests/it/cli.rs and the chart checks); here the harness's
     // `--listen 127.0.0.1:0` is given again with the IPv6 loopback, as the chart's
     // `server.extraArgs` would override a flag, and the last value must win.
     if !has_ipv6_loopback() {

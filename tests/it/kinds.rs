@@ -2,7 +2,7 @@
 //! template are stamped like a Deployment, through the webhook over HTTPS and the offline
 //! commands; a Rollout with `workloadRef` and kinds not configured are left alone.
 
-mod common;
+use crate::common;
 
 use common::{
     Webhook, WebhookOptions,

@@ -1,6 +1,6 @@
 //! The offline commands give the same bytes as the server (contract §7).
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 

@@ -3,7 +3,7 @@
 //! Rollout is rolled like a Deployment, one with `workloadRef` never, and a kind whose CRD
 //! is not installed is reported and leaves the others running.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -4,7 +4,7 @@
 //! one. Also the fake API server's metadata-only answers and paging, as the real API server
 //! gives them.
 
-mod common;
+use crate::common;
 
 use common::{
     eventually,

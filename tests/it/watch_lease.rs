@@ -4,7 +4,7 @@
 //! over, and it does not take the Lease back once the fault clears. A rollout call that
 //! hangs times out instead of holding up every rollout after it.
 
-mod common;
+use crate::common;
 
 use std::{
     sync::{Arc, Mutex},

@@ -2,7 +2,7 @@
 //! windows, pauses on workloads and namespaces, the namespace's window as a default for
 //! its workloads, and invalid windows.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -101,6 +101,9 @@ fn snapshot(shared: &Shared, scope: &Scope) -> (Vec<Value>, u64) {
     (scope.initial(&data), data.rv)
 }
 
+/// How often idle watches that asked for bookmarks get one.
+const BOOKMARK_INTERVAL: Duration = Duration::from_secs(1);
+
 pub fn respond(shared: Arc<Shared>, scope: Scope, query: &Query, counter: RequestKind) -> Response {
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     let counted = shared.clone();
@@ -110,7 +113,6 @@ pub fn respond(shared: Arc<Shared>, scope: Scope, query: &Query, counter: Reques
         .get("timeoutSeconds")
         .and_then(|t| t.parse().ok())
         .map_or(Duration::from_secs(290), Duration::from_secs);
-    let bookmark_every = *shared.bookmark_interval.lock().expect("lock");
     let epoch = shared.objects.epoch.load(Ordering::SeqCst);
     tokio::spawn(async move {
         let deadline = tokio::time::sleep(timeout);
@@ -149,7 +151,7 @@ pub fn respond(shared: Arc<Shared>, scope: Scope, query: &Query, counter: Reques
             from = rv;
             tokio::select! {
                 () = &mut notified => {}
-                () = tokio::time::sleep(bookmark_every), if bookmarks => {
+                () = tokio::time::sleep(BOOKMARK_INTERVAL), if bookmarks => {
                     if tx.send(line(&bookmark(&scope.resource, scope.form, from))).await.is_err() {
                         return;
                     }

@@ -1,7 +1,7 @@
 //! Real workloads from public projects (`../shared/corpus`): every case gives exactly the
 //! ConfigMap references in `expected.json`, and admitting it stamps exactly those sources.
 
-mod common;
+use crate::common;
 
 use std::{
     collections::{BTreeMap, BTreeSet},

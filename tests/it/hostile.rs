@@ -1,7 +1,7 @@
 //! Reviews and connections no API server would send (contract §3, §5, §12): a forged
 //! namespace never reaches a URL, and idle ops connections cannot keep probes out.
 
-mod common;
+use crate::common;
 
 use common::{Webhook, fake_api::FakeApi, fixtures::*};
 use confighash::admission::Options;

@@ -1,6 +1,6 @@
 //! The webhook over real HTTPS with a real client: contract §2, §5 and §6 behaviours.
 
-mod common;
+use crate::common;
 
 use common::{Webhook, WebhookOptions, fixtures::*};
 use serde_json::{Value, json};

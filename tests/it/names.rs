@@ -2,7 +2,7 @@
 //! else is never sent to the API server, is left out of the digest and `sources`, and gets
 //! a warning naming it; the webhook, `review` and the watcher agree.
 
-mod common;
+use crate::common;
 
 use common::{
     Webhook, eventually,
@@ -14,7 +14,7 @@ use common::{
 use confighash::admission::Options;
 use serde_json::{Value, json};
 
-// The example workload's annotations with its four example ConfigMaps (tests/webhook.rs).
+// The example workload's annotations with its four example ConfigMaps (tests/it/webhook.rs).
 const EXAMPLE_HASH: &str = "sha256:f4d818a91b3e78f33d3b44513d93e20314ecca3dda7a8e1fc26b46095cee7117";
 const VALID: [&str; 4] = ["feature-flags", "web-config", "web-env", "web-overrides"];
 const HOSTILE: &str = "x?watch=true,../../kube-system/configmaps/kubeadm-config";

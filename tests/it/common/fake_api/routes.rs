@@ -77,7 +77,7 @@ async fn intercept(shared: &Shared, recorded: Recorded) -> Option<Response> {
             let reason = if code == 403 { "Forbidden" } else { "InternalError" };
             Some(status(code, reason, format!("injected fault {code}")))
         }
-        Some(Fault::None) | None => None,
+        None => None,
     }
 }
 

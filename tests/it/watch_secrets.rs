@@ -2,7 +2,7 @@
 //! digested with the admission core's HMAC key, and Helm release records and token Secrets
 //! are left out on the server side.
 
-mod common;
+use crate::common;
 
 use common::{eventually, fake_api::FakeApi, watcher::*};
 use confighash::{admission::Options, hash_key::HashKey};

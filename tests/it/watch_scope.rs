@@ -2,7 +2,7 @@
 //! namespace on its own, never lists or watches anything cluster-wide, and never looks at
 //! a namespace outside the list.
 
-mod common;
+use crate::common;
 
 use common::{eventually, fake_api::FakeApi, watcher::*};
 use confighash::watch::WatchConfig;
