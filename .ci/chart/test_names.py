@@ -2,7 +2,7 @@
 API server would refuse, or a --max-sources the server would refuse, fails rendering with a
 message naming the value; valid ones reach the server's flags.
 
-Run by ci/chart/check.sh with the other chart checks.
+Run by .ci/chart/check.sh with the other chart checks.
 """
 
 from __future__ import annotations

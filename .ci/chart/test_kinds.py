@@ -3,7 +3,7 @@ webhook rules, the watcher's RBAC and the --workload-kind flags come from one li
 agree; the built-in apps/v1 rule and RBAC are unchanged; invalid entries fail rendering
 with a message naming them; the flags the chart renders are accepted by the binary.
 
-Run by ci/chart/check.sh with the other chart checks.
+Run by .ci/chart/check.sh with the other chart checks.
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 """The chart's alerts and dashboard against the real Prometheus tools.
 
-Run by ci/prometheus/check.sh, which provides HELM, PROMETHEUS, PROMTOOL, the release
+Run by .ci/prometheus/check.sh, which provides HELM, PROMETHEUS, PROMTOOL, the release
 `confighash` (WEBHOOK_BIN) and the debug `watch_fixture` example (FIXTURE_BIN).
 
 1. Renders the chart with the PrometheusRule and the dashboard on; every alert must carry
    a summary, a description and a runbook_url whose anchor is a section of docs/runbook.md.
 2. `promtool check rules` on the rule groups, `promtool test rules` with
-   ci/prometheus/alerts_test.yaml (each alert must be proven to fire in some case).
+   .ci/prometheus/alerts_test.yaml (each alert must be proven to fire in some case).
 3. Starts `confighash serve --dev --configmaps-from examples/configmaps` and the watcher
    fixture (the real binary with --watch against the in-process fake API server).
 4. Starts a real Prometheus on 127.0.0.1 that scrapes both and loads the rules, sends
@@ -63,7 +63,7 @@ processes: list[subprocess.Popen] = []
 def env(name: str) -> str:
     value = os.environ.get(name)
     if not value:
-        sys.exit(f"check.py: {name} is not set (run ci/prometheus/check.sh)")
+        sys.exit(f"check.py: {name} is not set (run .ci/prometheus/check.sh)")
     return value
 
 
@@ -189,7 +189,7 @@ def promtool(*args: str, stdin: str | None = None) -> bool:
 
 def check_rule_tests(alerts: list[dict], work: Path) -> None:
     tests_file = work / "alerts_test.yaml"
-    shutil.copy(REPO / "ci" / "prometheus" / "alerts_test.yaml", tests_file)
+    shutil.copy(REPO / ".ci" / "prometheus" / "alerts_test.yaml", tests_file)
     if not promtool("test", "rules", str(tests_file)):
         fail("promtool test rules")
     tests = yaml.safe_load(tests_file.read_text())["tests"]
@@ -444,7 +444,7 @@ def main() -> int:
         if not promtool("check", "rules", str(work / "rules.yaml")):
             fail("promtool check rules")
 
-        step("promtool test rules (ci/prometheus/alerts_test.yaml)")
+        step("promtool test rules (.ci/prometheus/alerts_test.yaml)")
         check_rule_tests(alerts, work)
 
         step("start confighash serve --dev and the watcher fixture")

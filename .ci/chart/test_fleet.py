@@ -6,7 +6,7 @@ values with a message naming them; the Argo CD ApplicationSet and Flux HelmRelea
 docs/fleet.md use only fields those kinds have, and their chart values render.
 
 The alerts themselves are tested with promtool and a real Prometheus by
-ci/prometheus/check.sh.
+.ci/prometheus/check.sh.
 """
 
 from __future__ import annotations
