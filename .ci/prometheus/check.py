@@ -485,7 +485,7 @@ def main() -> int:
                 if path.exists():
                     print(f"\n--- {log} (tail)\n{path.read_text()[-2000:]}")
         shutil.rmtree(work, ignore_errors=True)
-    print(f"\nci/prometheus/check.py: {time.monotonic() - started:.0f}s")
+    print(f"\n.ci/prometheus/check.py: {time.monotonic() - started:.0f}s")
     if failures:
         print(f"{len(failures)} failure(s):")
         for f in failures:
