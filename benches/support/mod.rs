@@ -11,7 +11,6 @@ use confighash::{
     source::{Lookups, Object},
 };
 use k8s_openapi::{api::core::v1::ConfigMap, apimachinery::pkg::apis::meta::v1::ObjectMeta};
-use kube::core::admission::AdmissionResponse;
 use stats_alloc::{Region, StatsAlloc};
 
 /// CREATE of a Deployment with a sidecar, compact JSON (about 6 KB).
@@ -97,7 +96,8 @@ pub fn target(req: &Request, opts: &Options) -> Target {
 
 /// The response body the server writes: the decision's patch, base64, in an AdmissionReview.
 pub fn respond(req: &Request, decided: Decided) -> Vec<u8> {
-    let response = AdmissionResponse::from(req)
+    let response = req
+        .response()
         .with_patch(decided.patch)
         .expect("patch serializes");
     admission::encode(response).expect("response encodes")
