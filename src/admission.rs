@@ -4,6 +4,7 @@
 
 pub mod kinds;
 mod lean;
+pub mod out_of_date;
 pub mod patch;
 pub mod wire;
 pub mod workload;
@@ -412,3 +413,6 @@ fn object_name(req: &Request) -> String {
         req.name.clone()
     }
 }
+
+#[cfg(test)]
+mod tests;
