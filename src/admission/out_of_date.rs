@@ -34,3 +34,39 @@ pub fn check(
     let changes = changes::diff(before, desired.get(&keys.sources).map(String::as_str));
     Some(OutOfDate { desired, changes })
 }
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    const HASH: &str = "confighash.io/config-hash";
+    const SOURCES: &str = "confighash.io/sources";
+
+    #[rstest]
+    #[case::carried(&[(HASH, "h1"), (SOURCES, "configmap/a@1")], &[(HASH, "h1"), (SOURCES, "configmap/a@1"), ("other", "x")], None)]
+    #[case::changed(&[(HASH, "h2"), (SOURCES, "configmap/a@2")], &[(HASH, "h1"), (SOURCES, "configmap/a@1")], Some(1))]
+    #[case::unstamped(&[(HASH, "h1"), (SOURCES, "configmap/a@1")], &[("other", "x")], Some(1))]
+    #[case::nothing_referenced_any_more(&[], &[(HASH, "h1"), (SOURCES, "configmap/a@1")], Some(1))]
+    #[case::nothing_either_way(&[], &[("other", "x")], None)]
+    fn only_our_annotations_count(
+        #[case] desired: &[(&str, &str)],
+        #[case] current: &[(&str, &str)],
+        #[case] changes: Option<usize>,
+    ) {
+        let keys = AnnotationKeys::default();
+        let got = check(&keys, map(desired), &map(current));
+        assert_eq!(got.as_ref().map(|o| o.changes.len()), changes, "{got:?}");
+        if let Some(out) = got {
+            assert_eq!(out.desired, map(desired));
+        }
+    }
+}
