@@ -4,21 +4,22 @@
 
 pub mod kinds;
 mod lean;
+pub mod out_of_date;
 pub mod patch;
 pub mod wire;
 pub mod workload;
 
 use std::{collections::BTreeMap, time::Duration};
 
-use kube::core::{
-    DynamicObject,
-    admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation},
-};
+use kube::core::admission::AdmissionResponse;
 use tokio::time::Instant;
 use tracing::{Instrument, error, info, info_span, warn};
 
-pub use self::wire::{InvalidReview, decode, decode_for, encode};
-use self::{kinds::WorkloadKinds, workload::Workload};
+pub use self::wire::{InvalidReview, Object, Request, decode, decode_for, encode};
+use self::{
+    kinds::WorkloadKinds,
+    workload::{Configured, Workload},
+};
 use crate::{
     annotations::{self, AnnotationKeys},
     digest::Sources,
@@ -30,11 +31,6 @@ use crate::{
 
 /// Default for `--max-sources`.
 pub const DEFAULT_MAX_SOURCES: usize = 256;
-
-/// The review as the API server sends it.
-pub type Review = AdmissionReview<DynamicObject>;
-/// The request inside a [`Review`].
-pub type Request = AdmissionRequest<DynamicObject>;
 
 /// What to do when ConfigMaps cannot be read in time (`--on-lookup-error`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -183,22 +179,17 @@ pub enum Prepared {
 
 /// Classifies a request (contract §5: other kinds, operations and deletions pass untouched).
 pub fn prepare(req: &Request, options: &Options) -> Result<Prepared, InvalidReview> {
-    let kind = options
-        .kinds
-        .find(&req.kind.group, &req.kind.version, &req.kind.kind)
-        .filter(|_| matches!(req.operation, Operation::Create | Operation::Update))
-        .filter(|_| req.sub_resource.is_none());
-    let (Some(kind), Some(object)) = (kind, req.object.as_ref()) else {
+    let (Some(kind), Some(object)) = (req.stamped_kind(&options.kinds), req.object.as_ref()) else {
         return Ok(Prepared::Done(Outcome::Ignored));
     };
-    let Some(workload) = wire::workload(kind, object)? else {
-        return Ok(Prepared::Done(Outcome::Ignored));
-    };
-    let meta = workload.metadata();
+    let meta = &object.metadata;
     // Without a pod template there is nothing to stamp, and a patch under a missing
-    // template would not apply; validation rejects such an object after us.
-    let has_template = object.data.pointer(kind.pointer()).is_some_and(|t| !t.is_null());
-    if meta.deletion_timestamp.is_some() || !has_template {
+    // template would not apply; validation rejects such an object after us. (An Argo
+    // Rollout with `spec.workloadRef` has none of its own.)
+    let Some(template) = object.template.as_ref() else {
+        return Ok(Prepared::Done(Outcome::Ignored));
+    };
+    if meta.deletion_timestamp.is_some() {
         return Ok(Prepared::Done(Outcome::Ignored));
     }
     if options
@@ -217,6 +208,11 @@ pub fn prepare(req: &Request, options: &Options) -> Result<Prepared, InvalidRevi
     if !namespace.is_empty() {
         crate::name::check_namespace(&namespace).map_err(|e| InvalidReview(e.to_string()))?;
     }
+    let workload = Workload::Configured(Box::new(Configured {
+        kind,
+        metadata: meta.clone(),
+        template: template.clone(),
+    }));
     Ok(Prepared::Lookup(Box::new(Target::new(
         namespace, workload, options,
     ))))
@@ -320,7 +316,7 @@ pub async fn review(req: &Request, source: &Source, opts: &Options) -> Result<De
     async {
         let decision = match prepare(req, opts)? {
             Prepared::Done(outcome) => Decision {
-                response: AdmissionResponse::from(req),
+                response: req.response(),
                 outcome,
                 lookups: LookupCount::default(),
             },
@@ -338,7 +334,7 @@ pub async fn review(req: &Request, source: &Source, opts: &Options) -> Result<De
 }
 
 async fn lookup_and_decide(req: &Request, target: &Target, source: &Source, opts: &Options) -> Decision {
-    let mut response = AdmissionResponse::from(req);
+    let mut response = req.response();
     let lookups = match read_sources(target, source, opts).await {
         Ok(lookups) => lookups,
         Err(err @ crate::Error::TooManySources { .. }) => {
@@ -417,3 +413,6 @@ fn object_name(req: &Request) -> String {
         req.name.clone()
     }
 }
+
+#[cfg(test)]
+mod tests;

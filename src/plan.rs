@@ -13,7 +13,7 @@ use kube::{
 
 use crate::{
     Error, Result,
-    admission::{self, Options, Target, kinds::WorkloadKind, workload::Workload},
+    admission::{self, Options, Target, kinds::WorkloadKind, out_of_date, workload::Workload},
     source::{ClusterSource, Source},
     watch::{
         changes::{self, SourceChange},
@@ -132,10 +132,8 @@ pub async fn plan(
         for warning in target.name_warnings() {
             eprintln!("warning: {kind} {namespace}/{name}: {warning}");
         }
-        if !decided.patch.0.is_empty() {
-            let before = current.get(&keys.sources).map(String::as_str);
-            let after = decided.desired.get(&keys.sources).map(String::as_str);
-            let changes = changes::diff(before, after);
+        if let Some(stale) = out_of_date::check(keys, decided.desired, &current) {
+            let changes = stale.changes;
             planned.push(Planned {
                 kind,
                 name,

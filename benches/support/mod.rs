@@ -2,7 +2,7 @@
 //! three ConfigMaps they consume, of 1 KiB, 10 KiB and 100 KiB, built deterministically.
 #![allow(dead_code)]
 
-use std::{collections::BTreeMap, path::Path};
+use std::{alloc::System, collections::BTreeMap, path::Path};
 
 use confighash::{
     admission::{self, Decided, Options, Prepared, Request, Target},
@@ -11,7 +11,7 @@ use confighash::{
     source::{Lookups, Object},
 };
 use k8s_openapi::{api::core::v1::ConfigMap, apimachinery::pkg::apis::meta::v1::ObjectMeta};
-use kube::core::admission::AdmissionResponse;
+use stats_alloc::{Region, StatsAlloc};
 
 /// CREATE of a Deployment with a sidecar, compact JSON (about 6 KB).
 pub const CREATE: &[u8] = include_bytes!("../data/create-review.json");
@@ -96,7 +96,8 @@ pub fn target(req: &Request, opts: &Options) -> Target {
 
 /// The response body the server writes: the decision's patch, base64, in an AdmissionReview.
 pub fn respond(req: &Request, decided: Decided) -> Vec<u8> {
-    let response = AdmissionResponse::from(req)
+    let response = req
+        .response()
         .with_patch(decided.patch)
         .expect("patch serializes");
     admission::encode(response).expect("response encodes")
@@ -108,4 +109,29 @@ pub fn whole_core(body: &[u8], lookups: &Lookups, opts: &Options) -> Vec<u8> {
     let target = target(&req, opts);
     let decided = admission::decide(&target, lookups, opts);
     respond(&req, decided)
+}
+
+/// Heap use of one call: allocator calls (fresh allocations plus reallocations) and the bytes
+/// they requested (reallocations count by how much they grew).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allocations {
+    /// `alloc` and `realloc` calls.
+    pub calls: usize,
+    /// Bytes requested.
+    pub bytes: isize,
+}
+
+/// What `f` allocates through `global`, the counting global allocator of the bench binary.
+/// Counts are exact but include whatever other threads allocate meanwhile: call it while the
+/// bench is idle. The first call is made once untimed, so lazily built statics do not count.
+pub fn allocations<R>(global: &StatsAlloc<System>, mut f: impl FnMut() -> R) -> Allocations {
+    drop(f());
+    let region = Region::new(global);
+    let result = f();
+    let change = region.change();
+    drop(result);
+    Allocations {
+        calls: change.allocations + change.reallocations,
+        bytes: change.bytes_allocated as isize + change.bytes_reallocated,
+    }
 }

@@ -275,12 +275,6 @@ impl WorkloadKinds {
     pub fn iter(&self) -> impl Iterator<Item = WorkloadKind> + '_ {
         self.0.iter().copied()
     }
-
-    /// Whether some kind keeps its pod template below `spec.template` (not at it): then the
-    /// review decoding must keep `spec.template` whole.
-    pub fn nests_in_spec_template(&self) -> bool {
-        self.0.iter().any(|k| k.pointer.starts_with("/spec/template/"))
-    }
 }
 
 #[cfg(test)]

@@ -1,344 +1,432 @@
-//! Decoding an AdmissionReview into only what the decision reads (contract §12 memory).
+//! Decoding a review's object into only what the decision reads (contract §12 memory).
 //!
-//! A review can carry megabytes the decision never looks at: `oldObject`, `managedFields`,
-//! `status`, and a pod spec of tens of thousands of plain `env` entries. Decoding all of it
-//! into a tree costs many times the body's size. Here the body streams through shapes that
-//! keep the review's own fields, the object's metadata (without `managedFields`) and spec,
-//! and of the pod template at `spec.template` only the reference sites that
-//! [`crate::references`] reads; everything else is skipped without being built. The result
-//! is a small JSON tree that decodes as before, so every answer stays the same. A pod
-//! template elsewhere in the spec (a configured kind's pointer) is kept whole; when some
-//! kind's template lies below `spec.template`, `spec` is kept whole.
+//! A review can carry megabytes the decision never looks at: `managedFields`, `status`, and
+//! a pod spec of tens of thousands of plain `env` entries. Here the object streams once
+//! through typed shapes that keep its metadata fields in use and, at the kind's template
+//! pointer, the pod template's metadata and its reference sites (the fields
+//! [`crate::references`] reads); everything else is skipped without being built
+//! ([`IgnoredAny`]). The reference sites become a k8s-openapi [`PodTemplateSpec`] carrying
+//! only them, so the one reference finder reads them as it reads any workload.
+//!
+//! The built-in kinds' `spec` siblings of the template are type-checked as the whole typed
+//! object always checked them (a `replicas` that is not a number is not a valid Deployment).
 
-use std::marker::PhantomData;
+use std::{borrow::Cow, collections::BTreeMap, fmt};
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use k8s_openapi::{
+    api::{
+        apps::v1::{DaemonSetSpec, DeploymentSpec, StatefulSetSpec},
+        core::v1::{
+            ConfigMapKeySelector, ConfigMapProjection, ConfigMapVolumeSource, Container, EnvFromSource,
+            EnvVar, EnvVarSource, PodSpec, PodTemplateSpec, ProjectedVolumeSource, SecretKeySelector,
+            SecretProjection, SecretVolumeSource, Volume, VolumeProjection,
+        },
+    },
+    apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time},
+};
+use serde::{
+    Deserialize,
+    de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor},
+};
 use serde_json::{Map, Value};
 
-use super::kinds::WorkloadKinds;
+use super::kinds::WorkloadKind;
 
-/// Decodes `body` into the pruned review as a JSON tree, for the workload kinds in use.
-pub fn decode(body: &[u8], kinds: &WorkloadKinds) -> serde_json::Result<Value> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let value = if kinds.nests_in_spec_template() {
-        Pruned::<ReviewShape<Everything>>::deserialize(&mut de)?
-    } else {
-        Pruned::<ReviewShape<SpecShape>>::deserialize(&mut de)?
-    };
+/// What the decision reads of a review's object.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Object {
+    /// The metadata fields in use: name, generateName, namespace, labels, annotations and
+    /// deletionTimestamp; the others (`managedFields` first) are skipped.
+    pub metadata: ObjectMeta,
+    /// The pod template at the kind's pointer, with only its metadata and reference sites;
+    /// `None` when nothing (or `null`) is there, or when the template was not asked for.
+    pub template: Option<PodTemplateSpec>,
+}
+
+/// Decodes one object. With `kind`, the pod template at its pointer is kept (and a built-in
+/// kind's apiVersion, kind and spec are checked); without, only the metadata.
+pub fn object(json: &str, kind: Option<WorkloadKind>) -> serde_json::Result<Object> {
+    let mut de = serde_json::Deserializer::from_str(json);
+    let object = ObjectSeed { kind }.deserialize(&mut de)?;
     de.end()?;
-    Ok(value)
+    Ok(object)
 }
 
-/// How the fields of one JSON object are pruned.
-trait Shape {
-    /// Reads the value of `key` from `map`: `None` drops the field.
-    fn field<'de, A: MapAccess<'de>>(key: &str, map: &mut A) -> Result<Option<Value>, A::Error> {
-        let _ = key;
-        map.next_value::<Value>().map(Some)
-    }
+/// A key of a JSON object, borrowed from the input unless it had escapes.
+struct Key<'de>(Cow<'de, str>);
 
-    /// Whether a pruned element of a list is kept (list shapes drop non-references).
-    fn keep(_object: &Map<String, Value>) -> bool {
-        true
-    }
-}
-
-/// A JSON object pruned by `S` (or any other JSON value, kept as it is).
-struct Pruned<S>(PhantomData<S>);
-
-impl<S: Shape> Pruned<S> {
-    fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Value, D::Error> {
-        de.deserialize_any(PrunedVisitor::<S>(PhantomData))
-    }
-}
-
-impl<'de, S: Shape> DeserializeSeed<'de> for Pruned<S> {
-    type Value = Value;
-
-    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Value, D::Error> {
-        Pruned::<S>::deserialize(de)
-    }
-}
-
-struct PrunedVisitor<S>(PhantomData<S>);
-
-macro_rules! keep_scalar {
-    ($($method:ident: $ty:ty),*) => {$(
-        fn $method<E: de::Error>(self, v: $ty) -> Result<Value, E> {
-            Ok(Value::from(v))
-        }
-    )*};
-}
-
-impl<'de, S: Shape> Visitor<'de> for PrunedVisitor<S> {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    keep_scalar!(visit_bool: bool, visit_i64: i64, visit_u64: u64, visit_f64: f64, visit_str: &str, visit_string: String);
-
-    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, de: D) -> Result<Value, D::Error> {
-        Pruned::<S>::deserialize(de)
-    }
-
-    // A list where an object is expected is kept as it is, for the typed decoding to refuse.
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut out = Vec::new();
-        while let Some(v) = seq.next_element::<Value>()? {
-            out.push(v);
-        }
-        Ok(Value::Array(out))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if let Some(value) = S::field(&key, &mut map)? {
-                out.insert(key, value);
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
             }
         }
-        Ok(Value::Object(out))
+        de.deserialize_str(KeyVisitor)
     }
 }
 
-/// A JSON list whose objects are pruned by `S`, keeping those `S::keep` accepts (anything
-/// that is not an object is kept, for the typed decoding to refuse).
-struct List<S>(PhantomData<S>);
+/// The first segment of a JSON pointer remainder (`/a/b` gives `a` and `/b`), unescaped.
+fn first_segment(pointer: &'static str) -> (Cow<'static, str>, &'static str) {
+    let rest = pointer.strip_prefix('/').unwrap_or(pointer);
+    let (segment, rest) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+    let segment = if segment.contains('~') {
+        Cow::Owned(segment.replace("~1", "/").replace("~0", "~"))
+    } else {
+        Cow::Borrowed(segment)
+    };
+    (segment, rest)
+}
 
-impl<'de, S: Shape> DeserializeSeed<'de> for List<S> {
-    type Value = Value;
+/// The object's metadata fields the decision reads.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Meta {
+    name: Option<String>,
+    generate_name: Option<String>,
+    namespace: Option<String>,
+    labels: Option<BTreeMap<String, String>>,
+    annotations: Option<BTreeMap<String, String>>,
+    deletion_timestamp: Option<Time>,
+}
 
-    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Value, D::Error> {
-        de.deserialize_any(ListVisitor::<S>(PhantomData))
+impl From<Meta> for ObjectMeta {
+    fn from(m: Meta) -> Self {
+        ObjectMeta {
+            name: m.name,
+            generate_name: m.generate_name,
+            namespace: m.namespace,
+            labels: m.labels,
+            annotations: m.annotations,
+            deletion_timestamp: m.deletion_timestamp,
+            ..Default::default()
+        }
     }
 }
 
-struct ListVisitor<S>(PhantomData<S>);
+struct ObjectSeed {
+    kind: Option<WorkloadKind>,
+}
 
-impl<'de, S: Shape> Visitor<'de> for ListVisitor<S> {
-    type Value = Value;
+impl<'de> DeserializeSeed<'de> for ObjectSeed {
+    type Value = Object;
 
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON list")
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Object, D::Error> {
+        de.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ObjectSeed {
+    type Value = Object;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object")
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut out = Vec::new();
-        while let Some(v) = seq.next_element_seed(Pruned::<S>(PhantomData))? {
-            if v.as_object().is_none_or(S::keep) {
-                out.push(v);
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Object, A::Error> {
+        let (segment, rest) = match self.kind {
+            Some(kind) => first_segment(kind.pointer()),
+            None => (Cow::Borrowed(""), ""),
+        };
+        let built_in = self.kind.filter(WorkloadKind::is_built_in);
+        let mut metadata: Option<Meta> = None;
+        let mut template = None;
+        while let Some(Key(key)) = map.next_key()? {
+            match key.as_ref() {
+                "metadata" => {
+                    if metadata.is_some() {
+                        return Err(de::Error::duplicate_field("metadata"));
+                    }
+                    metadata = Some(map.next_value()?);
+                }
+                // The typed built-in objects refuse another apiVersion or kind.
+                "apiVersion" | "kind" if built_in.is_some() => {
+                    let kind = built_in.unwrap_or(WorkloadKind::DEPLOYMENT);
+                    let expected = if key == "kind" {
+                        kind.kind()
+                    } else {
+                        kind.api_version()
+                    };
+                    let value: Cow<'de, str> = map.next_value::<Key<'de>>()?.0;
+                    if value != expected {
+                        return Err(de::Error::invalid_value(de::Unexpected::Str(&value), &expected));
+                    }
+                }
+                k if self.kind.is_some() && k == segment => {
+                    template = map.next_value_seed(Walk {
+                        rest,
+                        check: built_in,
+                    })?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
         }
-        Ok(Value::Array(out))
+        let metadata = metadata.ok_or_else(|| de::Error::missing_field("metadata"))?;
+        Ok(Object {
+            metadata: metadata.into(),
+            template: template.map(Template::into_k8s),
+        })
     }
+}
 
-    // Anything but a list is kept as it is, for the typed decoding to refuse.
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Value, A::Error> {
-        PrunedVisitor::<Everything>(PhantomData).visit_map(map)
-    }
+/// Follows the rest of a template pointer; `check`: the built-in kind whose spec this is.
+struct Walk {
+    rest: &'static str,
+    check: Option<WorkloadKind>,
+}
 
-    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
+impl<'de> DeserializeSeed<'de> for Walk {
+    type Value = Option<Template>;
 
-    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, de: D) -> Result<Value, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Option<Template>, D::Error> {
         de.deserialize_any(self)
     }
-
-    keep_scalar!(visit_bool: bool, visit_i64: i64, visit_u64: u64, visit_f64: f64, visit_str: &str, visit_string: String);
 }
 
-fn skip<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Option<Value>, A::Error> {
-    map.next_value::<IgnoredAny>().map(|_| None)
+impl<'de> Visitor<'de> for Walk {
+    type Value = Option<Template>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<Template>, A::Error> {
+        let (segment, rest) = first_segment(self.rest);
+        let mut siblings = self.check.map(|_| Map::new());
+        let mut found = None;
+        // Whether the template's field was there, and held something other than null.
+        let mut seen: Option<bool> = None;
+        while let Some(Key(key)) = map.next_key()? {
+            if key == segment {
+                found = if rest.is_empty() {
+                    map.next_value::<Option<Template>>()?
+                } else {
+                    map.next_value_seed(Walk { rest, check: None })?
+                };
+                seen = Some(found.is_some());
+            } else if let Some(siblings) = &mut siblings {
+                siblings.insert(key.into_owned(), map.next_value()?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        if let (Some(kind), Some(mut siblings)) = (self.check, siblings) {
+            if let Some(present) = seen {
+                let placeholder = if present {
+                    Value::Object(Map::new())
+                } else {
+                    Value::Null
+                };
+                siblings.insert(segment.into_owned(), placeholder);
+            }
+            check_spec(kind, Value::Object(siblings)).map_err(de::Error::custom)?;
+        }
+        Ok(found)
+    }
+
+    // Anything else holds no template; a built-in kind's spec must be an object, as typed.
+    fn visit_unit<E: de::Error>(self) -> Result<Option<Template>, E> {
+        Ok(None)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Option<Template>, E> {
+        Ok(None)
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Option<Template>, E> {
+        self.not_an_object(de::Unexpected::Bool(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Option<Template>, E> {
+        self.not_an_object(de::Unexpected::Signed(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Option<Template>, E> {
+        self.not_an_object(de::Unexpected::Unsigned(v))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Option<Template>, E> {
+        self.not_an_object(de::Unexpected::Float(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<Template>, E> {
+        self.not_an_object(de::Unexpected::Str(v))
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Option<Template>, A::Error> {
+        if self.check.is_some() {
+            return Err(de::Error::invalid_type(de::Unexpected::Seq, &self));
+        }
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
 }
 
-fn nested<'de, S: Shape, A: MapAccess<'de>>(map: &mut A) -> Result<Option<Value>, A::Error> {
-    map.next_value_seed(Pruned::<S>(PhantomData)).map(Some)
-}
-
-fn list<'de, S: Shape, A: MapAccess<'de>>(map: &mut A) -> Result<Option<Value>, A::Error> {
-    map.next_value_seed(List::<S>(PhantomData)).map(Some)
-}
-
-/// Everything kept.
-struct Everything;
-impl Shape for Everything {}
-
-/// The AdmissionReview: its request pruned, the object's spec by `Spec`.
-struct ReviewShape<Spec>(PhantomData<Spec>);
-impl<Spec: Shape> Shape for ReviewShape<Spec> {
-    fn field<'de, A: MapAccess<'de>>(key: &str, map: &mut A) -> Result<Option<Value>, A::Error> {
-        match key {
-            "request" => nested::<RequestShape<Spec>, A>(map),
-            _ => map.next_value().map(Some),
+impl Walk {
+    fn not_an_object<E: de::Error>(self, found: de::Unexpected<'_>) -> Result<Option<Template>, E> {
+        match self.check {
+            Some(_) => Err(de::Error::invalid_type(found, &self)),
+            None => Ok(None),
         }
     }
 }
 
-/// The request: the decision never reads `oldObject`.
-struct RequestShape<Spec>(PhantomData<Spec>);
-impl<Spec: Shape> Shape for RequestShape<Spec> {
-    fn field<'de, A: MapAccess<'de>>(key: &str, map: &mut A) -> Result<Option<Value>, A::Error> {
-        match key {
-            "object" => nested::<ObjectShape<Spec>, A>(map),
-            "oldObject" => skip(map),
-            _ => map.next_value().map(Some),
+/// Type-checks a built-in kind's spec, its template replaced by an empty one.
+fn check_spec(kind: WorkloadKind, spec: Value) -> serde_json::Result<()> {
+    match kind {
+        WorkloadKind::STATEFUL_SET => serde_json::from_value::<StatefulSetSpec>(spec).map(drop),
+        WorkloadKind::DAEMON_SET => serde_json::from_value::<DaemonSetSpec>(spec).map(drop),
+        _ => serde_json::from_value::<DeploymentSpec>(spec).map(drop),
+    }
+}
+
+/// A pod template: its metadata (annotations are patched) and its reference sites.
+#[derive(Deserialize)]
+struct Template {
+    metadata: Option<ObjectMeta>,
+    spec: Option<PodSpecRefs>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PodSpecRefs {
+    volumes: Option<Vec<VolumeRefs>>,
+    init_containers: Option<Vec<ContainerRefs>>,
+    containers: Option<Vec<ContainerRefs>>,
+}
+
+/// A volume, of which only ConfigMap, Secret and projected sources are read.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VolumeRefs {
+    #[serde(default)]
+    name: String,
+    config_map: Option<ConfigMapVolumeSource>,
+    secret: Option<SecretVolumeSource>,
+    projected: Option<ProjectedRefs>,
+}
+
+#[derive(Deserialize)]
+struct ProjectedRefs {
+    sources: Option<Vec<ProjectionRefs>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProjectionRefs {
+    config_map: Option<ConfigMapProjection>,
+    secret: Option<SecretProjection>,
+}
+
+/// A container: its name (reference sites name it), `envFrom`, and `env`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ContainerRefs {
+    #[serde(default)]
+    name: String,
+    env: Option<Vec<EnvRefs>>,
+    env_from: Option<Vec<EnvFromSource>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EnvRefs {
+    #[serde(default)]
+    name: String,
+    value_from: Option<ValueFromRefs>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ValueFromRefs {
+    config_map_key_ref: Option<ConfigMapKeySelector>,
+    secret_key_ref: Option<SecretKeySelector>,
+}
+
+impl Template {
+    /// The k8s-openapi template with only the reference sites: volumes and env entries
+    /// without a ConfigMap or Secret are left out, as they hold no reference.
+    fn into_k8s(self) -> PodTemplateSpec {
+        PodTemplateSpec {
+            metadata: self.metadata,
+            spec: self.spec.map(PodSpecRefs::into_k8s),
         }
     }
 }
 
-/// The object: metadata without `managedFields`, the spec with its pod template pruned,
-/// no `status`.
-struct ObjectShape<Spec>(PhantomData<Spec>);
-impl<Spec: Shape> Shape for ObjectShape<Spec> {
-    fn field<'de, A: MapAccess<'de>>(key: &str, map: &mut A) -> Result<Option<Value>, A::Error> {
-        match key {
-            "metadata" => nested::<MetadataShape, A>(map),
-            "spec" => nested::<Spec, A>(map),
-            "status" => skip(map),
-            _ => map.next_value().map(Some),
+impl PodSpecRefs {
+    fn into_k8s(self) -> PodSpec {
+        let containers = |list: Vec<ContainerRefs>| list.into_iter().map(ContainerRefs::into_k8s).collect();
+        PodSpec {
+            volumes: self
+                .volumes
+                .map(|v| v.into_iter().filter_map(VolumeRefs::into_k8s).collect()),
+            init_containers: self.init_containers.map(containers),
+            containers: self.containers.map(containers).unwrap_or_default(),
+            ..Default::default()
         }
     }
 }
 
-struct MetadataShape;
-impl Shape for MetadataShape {
-    fn field<'de, A: MapAccess<'de>>(key: &str, map: &mut A) -> Result<Option<Value>, A::Error> {
-        match key {
-            "managedFields" => skip(map),
-            _ => map.next_value().map(Some),
-        }
+impl VolumeRefs {
+    fn into_k8s(self) -> Option<Volume> {
+        let projected = self.projected.map(|p| ProjectedVolumeSource {
+            sources: p.sources.map(|sources| {
+                sources
+                    .into_iter()
+                    .filter(|s| s.config_map.is_some() || s.secret.is_some())
+                    .map(|s| VolumeProjection {
+                        config_map: s.config_map,
+                        secret: s.secret,
+                        ..Default::default()
+                    })
+                    .collect()
+            }),
+            ..Default::default()
+        });
+        (self.config_map.is_some() || self.secret.is_some() || projected.is_some()).then(|| Volume {
+            name: self.name,
+            config_map: self.config_map,
+            secret: self.secret,
+            projected,
+            ..Default::default()
+        })
     }
 }
 
-/// The workload spec: where the pod template is (the one place that knows the path).
-struct SpecShape;
-impl Shape for SpecShape {
-    fn field<'de, A: MapAccess<'de>>(key: &str, map: &mut A) -> Result<Option<Value>, A::Error> {
-        match key {
-            "template" => nested::<TemplateShape, A>(map),
-            _ => map.next_value().map(Some),
-        }
-    }
-}
-
-/// The pod template: its metadata (annotations are patched), its spec pruned.
-struct TemplateShape;
-impl Shape for TemplateShape {
-    fn field<'de, A: MapAccess<'de>>(key: &str, map: &mut A) -> Result<Option<Value>, A::Error> {
-        match key {
-            "metadata" => map.next_value().map(Some),
-            "spec" => nested::<PodSpecShape, A>(map),
-            _ => skip(map),
-        }
-    }
-}
-
-/// The pod spec: volumes and containers, the only places references are.
-struct PodSpecShape;
-impl Shape for PodSpecShape {
-    fn field<'de, A: MapAccess<'de>>(key: &str, map: &mut A) -> Result<Option<Value>, A::Error> {
-        match key {
-            "volumes" => list::<VolumeShape, A>(map),
-            "initContainers" | "containers" => list::<ContainerShape, A>(map),
-            _ => skip(map),
-        }
-    }
-}
-
-/// A volume that mounts a ConfigMap or Secret, directly or projected.
-struct VolumeShape;
-impl Shape for VolumeShape {
-    fn field<'de, A: MapAccess<'de>>(key: &str, map: &mut A) -> Result<Option<Value>, A::Error> {
-        match key {
-            "name" | "configMap" | "secret" => map.next_value().map(Some),
-            "projected" => nested::<ProjectedShape, A>(map),
-            _ => skip(map),
-        }
-    }
-
-    fn keep(object: &Map<String, Value>) -> bool {
-        ["configMap", "secret", "projected"]
-            .iter()
-            .any(|k| object.contains_key(*k))
-    }
-}
-
-struct ProjectedShape;
-impl Shape for ProjectedShape {
-    fn field<'de, A: MapAccess<'de>>(key: &str, map: &mut A) -> Result<Option<Value>, A::Error> {
-        match key {
-            "sources" => list::<ProjectionShape, A>(map),
-            _ => skip(map),
-        }
-    }
-}
-
-struct ProjectionShape;
-impl Shape for ProjectionShape {
-    fn field<'de, A: MapAccess<'de>>(key: &str, map: &mut A) -> Result<Option<Value>, A::Error> {
-        match key {
-            "configMap" | "secret" => map.next_value().map(Some),
-            _ => skip(map),
-        }
-    }
-
-    fn keep(object: &Map<String, Value>) -> bool {
-        !object.is_empty()
-    }
-}
-
-/// A container: its name (reference sites name it), `envFrom`, and the `env` entries that
-/// take a key of a ConfigMap or Secret.
-struct ContainerShape;
-impl Shape for ContainerShape {
-    fn field<'de, A: MapAccess<'de>>(key: &str, map: &mut A) -> Result<Option<Value>, A::Error> {
-        match key {
-            "name" | "envFrom" => map.next_value().map(Some),
-            "env" => list::<EnvShape, A>(map),
-            _ => skip(map),
-        }
-    }
-}
-
-struct EnvShape;
-impl Shape for EnvShape {
-    fn field<'de, A: MapAccess<'de>>(key: &str, map: &mut A) -> Result<Option<Value>, A::Error> {
-        match key {
-            "name" => map.next_value().map(Some),
-            "valueFrom" => nested::<ValueFromShape, A>(map),
-            _ => skip(map),
-        }
-    }
-
-    fn keep(object: &Map<String, Value>) -> bool {
-        object
-            .get("valueFrom")
-            .and_then(Value::as_object)
-            .is_some_and(|from| !from.is_empty())
-    }
-}
-
-struct ValueFromShape;
-impl Shape for ValueFromShape {
-    fn field<'de, A: MapAccess<'de>>(key: &str, map: &mut A) -> Result<Option<Value>, A::Error> {
-        match key {
-            "configMapKeyRef" | "secretKeyRef" => map.next_value().map(Some),
-            _ => skip(map),
+impl ContainerRefs {
+    fn into_k8s(self) -> Container {
+        let env = self.env.map(|env| {
+            env.into_iter()
+                .filter_map(|e| {
+                    let from = e.value_from?;
+                    (from.config_map_key_ref.is_some() || from.secret_key_ref.is_some()).then(|| EnvVar {
+                        name: e.name,
+                        value_from: Some(EnvVarSource {
+                            config_map_key_ref: from.config_map_key_ref,
+                            secret_key_ref: from.secret_key_ref,
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    })
+                })
+                .collect()
+        });
+        Container {
+            name: self.name,
+            env,
+            env_from: self.env_from,
+            ..Default::default()
         }
     }
 }
@@ -349,68 +437,48 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn keeps_only_what_the_decision_reads() {
-        let review = json!({
-            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-            "request": {
-                "uid": "u", "operation": "UPDATE",
-                "oldObject": {"spec": {"big": "x"}},
-                "object": {
-                    "apiVersion": "apps/v1", "kind": "Deployment",
-                    "metadata": {"name": "web", "annotations": {"a": "b"}, "managedFields": [{"manager": "m"}]},
-                    "spec": {"replicas": 2, "template": {
-                        "metadata": {"labels": {"app": "web"}},
-                        "spec": {
-                            "nodeSelector": {"k": "v"},
-                            "volumes": [{"name": "tmp", "emptyDir": {}}, {"name": "cfg", "configMap": {"name": "c"}},
-                                {"name": "p", "projected": {"defaultMode": 420, "sources": [{"downwardAPI": {}}, {"secret": {"name": "s"}}]}}],
-                            "containers": [{"name": "app", "image": "i", "env": [
-                                {"name": "PLAIN", "value": "1"},
-                                {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-                                {"name": "KEY", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}}],
-                                "envFrom": [{"configMapRef": {"name": "e"}}]}]
-                        }}},
-                    "status": {"replicas": 2}
-                }
-            }
-        });
-        let pruned = decode(
-            &serde_json::to_vec(&review).expect("json"),
-            &WorkloadKinds::default(),
-        )
-        .expect("decodes");
-        assert_eq!(
-            pruned,
-            json!({
-                "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-                "request": {
-                    "uid": "u", "operation": "UPDATE",
-                    "object": {
-                        "apiVersion": "apps/v1", "kind": "Deployment",
-                        "metadata": {"name": "web", "annotations": {"a": "b"}},
-                        "spec": {"replicas": 2, "template": {
-                            "metadata": {"labels": {"app": "web"}},
-                            "spec": {
-                                "volumes": [{"name": "cfg", "configMap": {"name": "c"}},
-                                    {"name": "p", "projected": {"sources": [{"secret": {"name": "s"}}]}}],
-                                "containers": [{"name": "app", "env": [
-                                    {"name": "KEY", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}}],
-                                    "envFrom": [{"configMapRef": {"name": "e"}}]}]
-                            }}}
-                    }
-                }
-            })
-        );
+    fn decode(object: &Value, kind: Option<WorkloadKind>) -> serde_json::Result<Object> {
+        object_json(&object.to_string(), kind)
+    }
+
+    fn object_json(json: &str, kind: Option<WorkloadKind>) -> serde_json::Result<Object> {
+        super::object(json, kind)
     }
 
     #[test]
-    fn anything_but_an_object_is_kept_for_the_typed_decoding_to_refuse() {
-        for body in [&b"[1,2,3]"[..], b"null", b"\"x\""] {
-            let value: Value = serde_json::from_slice(body).expect("json");
-            assert_eq!(decode(body, &WorkloadKinds::default()).expect("decodes"), value);
-        }
-        assert!(decode(b"{not json", &WorkloadKinds::default()).is_err());
-        assert!(decode(b"{} trailing", &WorkloadKinds::default()).is_err());
+    fn keeps_only_what_the_decision_reads() {
+        let object = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "uid": "x", "annotations": {"a": "b"}, "managedFields": [{"manager": "m"}]},
+            "spec": {"replicas": 2, "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {
+                    "nodeSelector": {"k": "v"},
+                    "volumes": [{"name": "tmp", "emptyDir": {}}, {"name": "cfg", "configMap": {"name": "c"}},
+                        {"name": "p", "projected": {"defaultMode": 420, "sources": [{"downwardAPI": {}}, {"secret": {"name": "s"}}]}}],
+                    "containers": [{"name": "app", "image": "i", "env": [
+                        {"name": "PLAIN", "value": "1"},
+                        {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                        {"name": "KEY", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}}],
+                        "envFrom": [{"configMapRef": {"name": "e"}}]}]
+                }}},
+            "status": {"replicas": 2}
+        });
+        let decoded = decode(&object, Some(WorkloadKind::DEPLOYMENT)).expect("decodes");
+        let expected: PodTemplateSpec = serde_json::from_value(json!({
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {
+                "volumes": [{"name": "cfg", "configMap": {"name": "c"}},
+                    {"name": "p", "projected": {"sources": [{"secret": {"name": "s"}}]}}],
+                "containers": [{"name": "app", "env": [
+                    {"name": "KEY", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}}],
+                    "envFrom": [{"configMapRef": {"name": "e"}}]}]
+            }
+        }))
+        .expect("template");
+        assert_eq!(decoded.template, Some(expected));
+        let meta: ObjectMeta =
+            serde_json::from_value(json!({"name": "web", "annotations": {"a": "b"}})).expect("meta");
+        assert_eq!(decoded.metadata, meta);
     }
 }

@@ -21,11 +21,12 @@ pub enum Workload {
     StatefulSet(StatefulSet),
     /// apps/v1 DaemonSet
     DaemonSet(DaemonSet),
-    /// An object of a kind added with `--workload-kind`.
+    /// Only what the decision reads: an object of a kind added with `--workload-kind`, or
+    /// of any kind as an AdmissionReview brings it ([`super::wire`]).
     Configured(Box<Configured>),
 }
 
-/// What the decision reads of an object of a configured kind.
+/// What the decision reads of an object: its kind, metadata and pod template.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Configured {
     /// Its kind.

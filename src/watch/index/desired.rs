@@ -2,7 +2,7 @@
 //! through the same `annotations::desired` admission uses.
 
 use super::{Index, Rollout, WorkloadKey};
-use crate::{annotations, digest::Sources, references::References, watch::changes};
+use crate::{admission::out_of_date, annotations, digest::Sources, references::References};
 
 impl Index {
     /// The patch `key` needs now, or `None` when it carries the right annotations (or is
@@ -12,11 +12,7 @@ impl Index {
         let sources = self.sources_of(&key.namespace, &entry.references)?;
         let keys = &self.options.keys;
         let desired = annotations::desired(keys, &sources);
-        if desired == entry.current {
-            return None;
-        }
-        let current = entry.current.get(&keys.sources).map(String::as_str);
-        let changes = changes::diff(current, desired.get(&keys.sources).map(String::as_str));
+        let out_of_date::OutOfDate { desired, changes } = out_of_date::check(keys, desired, &entry.current)?;
         Some(Rollout {
             key: key.clone(),
             resource_version: entry.resource_version.clone(),

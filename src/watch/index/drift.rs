@@ -59,7 +59,9 @@ impl Index {
                 continue;
             };
             let carried = entry.current.get(config_hash).map(String::as_str);
-            let state = if crate::annotations::desired(&self.options.keys, &sources) == entry.current {
+            let keys = &self.options.keys;
+            let desired = crate::annotations::desired(keys, &sources);
+            let state = if crate::admission::out_of_date::check(keys, desired, &entry.current).is_none() {
                 Drift::Current
             } else if carried.is_none() {
                 Drift::Unstamped
