@@ -34,10 +34,6 @@ fn full_reads(api: &FakeApi, name: &str) -> usize {
         .count()
 }
 
-fn total_bytes_sent(api: &FakeApi) -> u64 {
-    api.bytes_sent().values().sum()
-}
-
 /// The cached webhook's answer to the next admission, checked to be the fresh one.
 async fn admit_fresh(api: &FakeApi, webhook: &Webhook, review: &Value) -> Value {
     let reply = webhook.mutate(&bytes(review)).await.json();
@@ -133,12 +129,12 @@ async fn bytes_per_admission() -> (u64, u64, Vec<common::fake_api::Recorded>) {
         webhook.ops_get("/readyz").await.status == 200
     })
     .await;
-    let before = total_bytes_sent(&api);
+    let before = api.bytes_sent_total();
     let first = webhook.mutate(&bytes(&review)).await.json();
-    let between = total_bytes_sent(&api);
+    let between = api.bytes_sent_total();
     let requests_before = api.requests().len();
     let repeat = webhook.mutate(&bytes(&review)).await.json();
-    let after = total_bytes_sent(&api);
+    let after = api.bytes_sent_total();
     assert_eq!(first, repeat);
     assert!(first["response"]["patch"].is_string(), "{first}");
     let repeat_requests = api.requests()[requests_before..].to_vec();
@@ -229,4 +225,29 @@ async fn api_server_bytes_per_admission_figures() {
          with a full GET each time); repeat admission {repeat} bytes in {} requests ({metadata} metadata-only)",
         requests.len()
     );
+}
+
+#[tokio::test]
+async fn the_fake_api_server_answers_a_metadata_only_get_as_the_real_one() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let api = FakeApi::with_examples().await;
+    api.put_configmap("demo", "big", &[("k", &"x".repeat(MIB))]);
+    let configmaps: kube::Api<ConfigMap> = kube::Api::namespaced(api.client(), "demo");
+    let partial = configmaps.get_metadata("big").await.expect("metadata");
+    let types = partial.types.expect("typed");
+    assert_eq!((types.api_version.as_str(), types.kind.as_str()), ("meta.k8s.io/v1", "PartialObjectMetadata"));
+    let full = api.object("configmaps", "demo", "big").expect("stored");
+    assert_eq!(partial.metadata.uid.as_deref(), full["metadata"]["uid"].as_str());
+    assert_eq!(
+        partial.metadata.resource_version.as_deref(),
+        full["metadata"]["resourceVersion"].as_str()
+    );
+    assert!(api.bytes_sent_total() < 1024, "no data: {}", api.bytes_sent_total());
+    assert!(configmaps.get_metadata_opt("gone").await.expect("a 404 is None").is_none());
+
+    // Deleted and created again: a new uid, as the real API server gives.
+    api.delete_configmap("demo", "big");
+    api.put_configmap("demo", "big", &[("k", "v")]);
+    let again = configmaps.get_metadata("big").await.expect("metadata");
+    assert_ne!(again.metadata.uid, partial.metadata.uid);
 }
