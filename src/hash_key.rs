@@ -283,7 +283,11 @@ mod tests {
         assert_ne!(before, after, "a new key has a new identity");
         let digest = |k: &HashKey| k.mac().chain_update(b"x").finalize().into_bytes();
         let old = HashKey::from_bytes(&[b'a'; 32]).expect("key");
-        assert_eq!(digest(&pinned), digest(&old), "a pinned key does not follow reloads");
+        assert_eq!(
+            digest(&pinned),
+            digest(&old),
+            "a pinned key does not follow reloads"
+        );
         assert_ne!(digest(&key), digest(&old));
     }
 

@@ -61,7 +61,11 @@ async fn a_change_is_seen_by_the_very_next_admission() {
 
     api.put_configmap("demo", "web-config", &[("app.yaml", "changed: true\n")]);
     let changed = admit_fresh(&api, &webhook, &review).await;
-    assert_ne!(sources_of(&review, &first), sources_of(&review, &changed), "the change is seen");
+    assert_ne!(
+        sources_of(&review, &first),
+        sources_of(&review, &changed),
+        "the change is seen"
+    );
 }
 
 #[tokio::test]
@@ -147,19 +151,27 @@ async fn a_repeat_admission_of_a_1_mib_configmap_is_a_cache_hit() {
     println!("API-server bytes: first admission {first}, repeat admission {repeat}");
     assert!(first > MIB as u64, "the first admission reads the data: {first}");
     assert!(repeat <= 4096, "a repeat admission costs {repeat} bytes");
-    for request in requests.iter().filter(|r| r.path.starts_with("/api/v1/namespaces/demo/")) {
+    for request in requests
+        .iter()
+        .filter(|r| r.path.starts_with("/api/v1/namespaces/demo/"))
+    {
         // web-overrides does not exist: nothing is cached for it, and its 404 is small.
         assert!(
             !request.reads_full("configmaps") || request.path.ends_with("/web-overrides"),
             "{request:?}"
         );
         assert!(
-            request.query.as_deref().is_none_or(|q| !q.contains("resourceVersion")),
+            request
+                .query
+                .as_deref()
+                .is_none_or(|q| !q.contains("resourceVersion")),
             "every read stays consistent: {request:?}"
         );
     }
     assert!(
-        requests.iter().any(|r| r.metadata_only && r.path.ends_with("/web-config")),
+        requests
+            .iter()
+            .any(|r| r.metadata_only && r.path.ends_with("/web-config")),
         "{requests:?}"
     );
 }
@@ -207,9 +219,17 @@ async fn a_secret_digest_changes_with_the_hmac_key() {
     assert!(key.reload(&path).expect("reloads"));
     let rekeyed = webhook.mutate(&bytes(&review)).await.json();
     let (before, after) = (sources_of(&review, &first), sources_of(&review, &rekeyed));
-    let secret_part = |s: &str| s.split(',').find(|p| p.starts_with("secret/db@")).map(str::to_owned);
+    let secret_part = |s: &str| {
+        s.split(',')
+            .find(|p| p.starts_with("secret/db@"))
+            .map(str::to_owned)
+    };
     assert!(secret_part(&before).is_some(), "{before}");
-    assert_ne!(secret_part(&before), secret_part(&after), "the new key is used at once");
+    assert_ne!(
+        secret_part(&before),
+        secret_part(&after),
+        "the new key is used at once"
+    );
     let fresh_key = HashKey::from_bytes(&[b'b'; 40]).expect("key");
     assert_eq!(rekeyed, fresh_answer(&api, &review, options(&fresh_key)).await);
 }
@@ -235,15 +255,28 @@ async fn the_fake_api_server_answers_a_metadata_only_get_as_the_real_one() {
     let configmaps: kube::Api<ConfigMap> = kube::Api::namespaced(api.client(), "demo");
     let partial = configmaps.get_metadata("big").await.expect("metadata");
     let types = partial.types.expect("typed");
-    assert_eq!((types.api_version.as_str(), types.kind.as_str()), ("meta.k8s.io/v1", "PartialObjectMetadata"));
+    assert_eq!(
+        (types.api_version.as_str(), types.kind.as_str()),
+        ("meta.k8s.io/v1", "PartialObjectMetadata")
+    );
     let full = api.object("configmaps", "demo", "big").expect("stored");
     assert_eq!(partial.metadata.uid.as_deref(), full["metadata"]["uid"].as_str());
     assert_eq!(
         partial.metadata.resource_version.as_deref(),
         full["metadata"]["resourceVersion"].as_str()
     );
-    assert!(api.bytes_sent_total() < 1024, "no data: {}", api.bytes_sent_total());
-    assert!(configmaps.get_metadata_opt("gone").await.expect("a 404 is None").is_none());
+    assert!(
+        api.bytes_sent_total() < 1024,
+        "no data: {}",
+        api.bytes_sent_total()
+    );
+    assert!(
+        configmaps
+            .get_metadata_opt("gone")
+            .await
+            .expect("a 404 is None")
+            .is_none()
+    );
 
     // Deleted and created again: a new uid, as the real API server gives.
     api.delete_configmap("demo", "big");

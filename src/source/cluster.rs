@@ -123,19 +123,40 @@ impl ClusterSource {
     }
 
     async fn full(&self, kind: SourceKind, namespace: &str, name: &Name) -> Result<Option<Object>> {
-        Ok(match kind {
-            SourceKind::ConfigMap => self.api::<ConfigMap>(namespace)?.get_opt(name).await.map(|o| o.map(Object::ConfigMap)),
-            SourceKind::Secret => self.api::<Secret>(namespace)?.get_opt(name).await.map(|o| o.map(Object::Secret)),
+        match kind {
+            SourceKind::ConfigMap => self
+                .api::<ConfigMap>(namespace)?
+                .get_opt(name)
+                .await
+                .map(|o| o.map(Object::ConfigMap)),
+            SourceKind::Secret => self
+                .api::<Secret>(namespace)?
+                .get_opt(name)
+                .await
+                .map(|o| o.map(Object::Secret)),
         }
-        .map_err(|source| lookup_error(kind, namespace, name, source))?)
+        .map_err(|source| lookup_error(kind, namespace, name, source))
     }
 
     /// The version a consistent metadata-only GET names: `Some(None)` when the answer lacks
     /// a uid or resourceVersion (then nothing cached can be trusted), `None` on 404.
-    async fn metadata(&self, kind: SourceKind, namespace: &str, name: &Name) -> Result<Option<Option<Version>>> {
+    async fn metadata(
+        &self,
+        kind: SourceKind,
+        namespace: &str,
+        name: &Name,
+    ) -> Result<Option<Option<Version>>> {
         let partial = match kind {
-            SourceKind::ConfigMap => self.api::<ConfigMap>(namespace)?.get_metadata_opt(name).await.map(|o| o.map(|p| p.metadata)),
-            SourceKind::Secret => self.api::<Secret>(namespace)?.get_metadata_opt(name).await.map(|o| o.map(|p| p.metadata)),
+            SourceKind::ConfigMap => self
+                .api::<ConfigMap>(namespace)?
+                .get_metadata_opt(name)
+                .await
+                .map(|o| o.map(|p| p.metadata)),
+            SourceKind::Secret => self
+                .api::<Secret>(namespace)?
+                .get_metadata_opt(name)
+                .await
+                .map(|o| o.map(|p| p.metadata)),
         }
         .map_err(|source| lookup_error(kind, namespace, name, source))?;
         Ok(partial.map(|meta| Version::of(&meta)))

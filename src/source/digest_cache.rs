@@ -189,10 +189,7 @@ impl DigestCache {
     /// Counts one lookup as a hit or a miss.
     pub fn count(&self, hit: bool) {
         let result = if hit { "hit" } else { "miss" };
-        self.metrics
-            .requests
-            .get_or_create(&CacheResult { result })
-            .inc();
+        self.metrics.requests.get_or_create(&CacheResult { result }).inc();
     }
 
     /// Objects held.
@@ -291,30 +288,50 @@ mod tests {
         cache.insert(&key("app"), version("u1", "5"), all, [1; 32]);
         assert_eq!(cache.get(&key("app"), &version("u1", "5"), &all), Some([1; 32]));
         assert_eq!(cache.get(&key("app"), &version("u1", "6"), &all), None, "changed");
-        assert_eq!(cache.get(&key("app"), &version("u2", "5"), &all), None, "recreated");
-        assert_eq!(cache.get(&key("app"), &version("u1", "5"), &one), None, "other keys");
+        assert_eq!(
+            cache.get(&key("app"), &version("u2", "5"), &all),
+            None,
+            "recreated"
+        );
+        assert_eq!(
+            cache.get(&key("app"), &version("u1", "5"), &one),
+            None,
+            "other keys"
+        );
         assert_eq!(cache.get(&key("other"), &version("u1", "5"), &all), None);
         cache.insert(&key("app"), version("u1", "6"), all, [2; 32]);
-        assert_eq!(cache.get(&key("app"), &version("u1", "5"), &all), None, "old version dropped");
+        assert_eq!(
+            cache.get(&key("app"), &version("u1", "5"), &all),
+            None,
+            "old version dropped"
+        );
         cache.forget(&key("app"));
         assert!(!cache.holds(&key("app")));
     }
 
     #[test]
     fn selections_that_differ_only_in_how_keys_split_differ() {
-        let split = |keys: &[&str]| Under::new(&Keys::Some(keys.iter().map(|k| k.to_string()).collect()), None);
+        let split =
+            |keys: &[&str]| Under::new(&Keys::Some(keys.iter().map(|k| k.to_string()).collect()), None);
         assert_ne!(split(&["ab", "c"]), split(&["a", "bc"]));
         assert_ne!(split(&[]), Under::new(&Keys::All, None));
     }
 
     #[test]
     fn a_secret_digest_is_tied_to_its_hmac_key() {
-        let (a, _) = crate::hash_key::HashKey::from_bytes(&[1; 32]).expect("key").pinned();
-        let (b, _) = crate::hash_key::HashKey::from_bytes(&[1; 32]).expect("key").pinned();
+        let (a, _) = crate::hash_key::HashKey::from_bytes(&[1; 32])
+            .expect("key")
+            .pinned();
+        let (b, _) = crate::hash_key::HashKey::from_bytes(&[1; 32])
+            .expect("key")
+            .pinned();
         let cache = DigestCache::default();
         let v = version("u", "1");
         cache.insert(&key("s"), v.clone(), Under::new(&Keys::All, Some(a)), [3; 32]);
-        assert_eq!(cache.get(&key("s"), &v, &Under::new(&Keys::All, Some(a))), Some([3; 32]));
+        assert_eq!(
+            cache.get(&key("s"), &v, &Under::new(&Keys::All, Some(a))),
+            Some([3; 32])
+        );
         assert_eq!(cache.get(&key("s"), &v, &Under::new(&Keys::All, Some(b))), None);
     }
 
@@ -325,7 +342,10 @@ mod tests {
         let v = version("u", "1");
         cache.insert(&key("a"), v.clone(), all, [1; 32]);
         cache.insert(&key("b"), v.clone(), all, [2; 32]);
-        assert!(cache.get(&key("a"), &v, &all).is_some(), "a is now the most recent");
+        assert!(
+            cache.get(&key("a"), &v, &all).is_some(),
+            "a is now the most recent"
+        );
         cache.insert(&key("c"), v.clone(), all, [3; 32]);
         assert_eq!(cache.len(), 2);
         assert!(cache.holds(&key("a")) && cache.holds(&key("c")) && !cache.holds(&key("b")));
@@ -334,7 +354,11 @@ mod tests {
             assert!(cache.len() <= 2);
         }
         let inner = cache.lock();
-        assert_eq!(inner.by_use.len(), inner.slots.len(), "the use order tracks every object");
+        assert_eq!(
+            inner.by_use.len(),
+            inner.slots.len(),
+            "the use order tracks every object"
+        );
     }
 
     #[test]
@@ -346,6 +370,9 @@ mod tests {
             cache.insert(&key("app"), v.clone(), under, [i as u8; 32]);
         }
         let inner = cache.lock();
-        assert_eq!(inner.slots[&key("app")].digests.len(), DigestCache::MAX_SELECTIONS);
+        assert_eq!(
+            inner.slots[&key("app")].digests.len(),
+            DigestCache::MAX_SELECTIONS
+        );
     }
 }
