@@ -47,7 +47,11 @@ fn stages(c: &mut Criterion) {
     for (name, body) in [("create", support::CREATE), ("update", support::UPDATE)] {
         let req = admission::decode(body).expect("decodes");
         let target = target(&req, &opts);
-        let decided = admission::decide(&target, &lookups, &opts);
+        let decided = admission::decide(
+            &target,
+            &admission::source_digests(&target.references, &lookups, None),
+            &opts,
+        );
         assert!(!decided.patch.0.is_empty(), "{name} needs a patch");
         let template = target.workload.template();
         let workload_annotations = target.workload.metadata().annotations.clone().unwrap_or_default();

@@ -158,11 +158,11 @@ impl Target {
     }
 }
 
-/// Reads every source `target` references, within `--max-sources` and the lookup budget:
-/// the one way the webhook, `review`, `hash` and `plan` read.
-pub async fn read_sources(target: &Target, source: &Source, options: &Options) -> crate::Result<Lookups> {
+/// The digest of every source `target` references, within `--max-sources` and the lookup
+/// budget: the one way the webhook, `review`, `hash` and `plan` read.
+pub async fn read_sources(target: &Target, source: &Source, options: &Options) -> crate::Result<Sources> {
     target.check_fan_out(options)?;
-    let read = source.get_all(&target.namespace, target.references.keys());
+    let read = source.digests(&target.namespace, &target.references, options.secrets.as_ref());
     tokio::time::timeout(options.lookup_timeout, read)
         .await
         .unwrap_or(Err(crate::Error::LookupTimeout(options.lookup_timeout)))
@@ -229,11 +229,11 @@ pub struct Decided {
     pub warnings: Vec<String>,
 }
 
-/// The second, pure step: digests and patch from the looked-up sources.
-pub fn decide(target: &Target, lookups: &Lookups, options: &Options) -> Decided {
+/// The second, pure step: annotations and patch from the source digests [`read_sources`]
+/// made (`None` for a source that does not exist).
+pub fn decide(target: &Target, sources: &Sources, options: &Options) -> Decided {
     let keys = &options.keys;
-    let sources = source_digests(&target.references, lookups, options.secrets.as_ref());
-    let desired = annotations::desired(keys, &sources);
+    let desired = annotations::desired(keys, sources);
     let patch = patch::annotations_at(
         target.workload.kind().pointer(),
         target.workload.template().metadata.as_ref(),
@@ -245,7 +245,7 @@ pub fn decide(target: &Target, lookups: &Lookups, options: &Options) -> Decided 
         target
             .references
             .iter()
-            .filter(|(id, sel)| !sel.optional && lookups.get(*id).is_none_or(Option::is_none))
+            .filter(|(id, sel)| !sel.optional && matches!(sources.get(*id), Some(None)))
             .map(|((kind, name), _)| {
                 format!(
                     "confighash: {} {}/{name} not found; hashed as absent",
@@ -269,8 +269,10 @@ fn window_warning(target: &Target, keys: &annotations::AnnotationKeys) -> Option
     crate::watch::window::warning(&keys.rollout_window, value)
 }
 
-/// The per-source digests: each referenced object under its merged key selection. Secrets
-/// take the HMAC key; `find` leaves them out when there is none, so none is skipped here.
+/// The per-source digests of objects already at hand (tests, benchmarks), as
+/// [`Source::digests`] makes them: each referenced object under its merged key selection.
+/// Secrets take the HMAC key; `find` leaves them out when there is none, so none is skipped
+/// here.
 pub fn source_digests(references: &References, lookups: &Lookups, secret_key: Option<&HashKey>) -> Sources {
     references
         .iter()
@@ -335,8 +337,8 @@ pub async fn review(req: &Request, source: &Source, opts: &Options) -> Result<De
 
 async fn lookup_and_decide(req: &Request, target: &Target, source: &Source, opts: &Options) -> Decision {
     let mut response = req.response();
-    let lookups = match read_sources(target, source, opts).await {
-        Ok(lookups) => lookups,
+    let sources = match read_sources(target, source, opts).await {
+        Ok(sources) => sources,
         Err(err @ crate::Error::TooManySources { .. }) => {
             // Hostile or clumsy input, not an outage: always allowed, never denied.
             warn!(error = %err, "too many sources; config-hash left unchanged");
@@ -374,13 +376,13 @@ async fn lookup_and_decide(req: &Request, target: &Target, source: &Source, opts
             };
         }
     };
-    let found = lookups.values().filter(|cm| cm.is_some()).count() as u64;
+    let found = sources.values().filter(|digest| digest.is_some()).count() as u64;
     let count = LookupCount {
         found,
-        absent: lookups.len() as u64 - found,
+        absent: sources.len() as u64 - found,
         failed: None,
     };
-    let decided = decide(target, &lookups, opts);
+    let decided = decide(target, &sources, opts);
     for warning in &decided.warnings {
         warn!("{warning}");
     }

@@ -5,7 +5,10 @@
 use std::{
     fmt,
     path::{Path, PathBuf},
-    sync::{Arc, RwLock},
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -33,7 +36,16 @@ pub struct HashKey {
     current: Arc<RwLock<Keyed>>,
 }
 
+/// Which key a digest was made with: each key this process loads gets its own, so a cached
+/// Secret digest is never served under a different key. Says nothing about the key bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyId(u64);
+
+static NEXT_KEY_ID: AtomicU64 = AtomicU64::new(0);
+
+#[derive(Clone)]
 struct Keyed {
+    id: KeyId,
     mac: Hmac256,
     // The bytes the key came from, to tell whether a re-read changed anything.
     source: Vec<u8>,
@@ -62,6 +74,7 @@ fn keyed(bytes: &[u8]) -> Result<Keyed> {
     let mac =
         Hmac256::new_from_slice(key).map_err(|InvalidLength| Error::Config("invalid HMAC key".into()))?;
     Ok(Keyed {
+        id: KeyId(NEXT_KEY_ID.fetch_add(1, Ordering::Relaxed)),
         mac,
         source: bytes.to_vec(),
     })
@@ -83,6 +96,17 @@ impl HashKey {
     /// A fresh HMAC state keyed with the current key.
     pub fn mac(&self) -> Hmac256 {
         self.current.read().unwrap_or_else(|p| p.into_inner()).mac.clone()
+    }
+
+    /// The current key, fixed: a reload after this call does not change what the returned
+    /// key digests with, so its [`KeyId`] names the key of every digest it makes.
+    pub fn pinned(&self) -> (KeyId, HashKey) {
+        let keyed = self.current.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let id = keyed.id;
+        let pinned = HashKey {
+            current: Arc::new(RwLock::new(keyed)),
+        };
+        (id, pinned)
     }
 
     /// Re-reads `path`; true when a new valid key replaced the old one.
@@ -242,6 +266,29 @@ mod tests {
                 "{message}"
             );
         }
+    }
+
+    #[test]
+    fn a_pinned_key_keeps_its_identity_and_bytes_across_a_reload() {
+        use hmac::Mac;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("key");
+        std::fs::write(&path, [b'a'; 32]).expect("write");
+        let key = HashKey::load(&path).expect("key");
+        let (before, pinned) = key.pinned();
+        assert_eq!(key.pinned().0, before, "the same key, the same identity");
+        std::fs::write(&path, [b'b'; 32]).expect("write");
+        assert!(key.reload(&path).expect("reloads"));
+        let (after, _) = key.pinned();
+        assert_ne!(before, after, "a new key has a new identity");
+        let digest = |k: &HashKey| k.mac().chain_update(b"x").finalize().into_bytes();
+        let old = HashKey::from_bytes(&[b'a'; 32]).expect("key");
+        assert_eq!(
+            digest(&pinned),
+            digest(&old),
+            "a pinned key does not follow reloads"
+        );
+        assert_ne!(digest(&key), digest(&old));
     }
 
     #[test]

@@ -227,6 +227,20 @@ impl Metrics {
         }
     }
 
+    /// Registers the cluster source's digest cache: lookups by result and objects held.
+    pub fn register_digest_cache(&mut self, cache: &crate::source::digest_cache::CacheMetrics) {
+        self.registry.register(
+            "source_digest_cache_requests",
+            "Source digests looked up in the digest cache, by result: hit (no full read, parse or hash) or miss",
+            cache.requests.clone(),
+        );
+        self.registry.register(
+            "source_digest_cache_objects",
+            "ConfigMaps and Secrets whose digests the digest cache holds",
+            cache.objects.clone(),
+        );
+    }
+
     /// Records one answered review.
     /// `kind` is a workload kind in use, or `other`.
     pub fn admission(&self, kind: &'static str, operation: &Operation, decision: &Decision, seconds: f64) {

@@ -87,7 +87,11 @@ impl Server {
         };
         let webhook = bind(config.listen, "--listen").await?;
         let ops = bind(config.metrics_listen, "--metrics-listen").await?;
-        let metrics = Arc::new(Metrics::new());
+        let mut metrics = Metrics::new();
+        if let Source::Cluster(cluster) = &config.source {
+            metrics.register_digest_cache(cluster.digest_cache().metrics());
+        }
+        let metrics = Arc::new(metrics);
         metrics.tls_reloaded(true, tls::not_after(&config.certs.current()));
         let state = AppState {
             source: config.source.clone(),

@@ -2,6 +2,7 @@
 //! a directory of YAML files for use without a cluster. A closed set, so an enum.
 
 mod cluster;
+pub mod digest_cache;
 pub mod dir;
 
 use std::collections::BTreeMap;
@@ -13,10 +14,10 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 
 use crate::{
     Result,
-    digest::{self, SourceDigest, SourceKind},
-    hash_key::HashKey,
+    digest::{self, SourceDigest, SourceKind, Sources},
+    hash_key::{HashKey, KeyId},
     name::Name,
-    references::{Keys, SourceId},
+    references::{Keys, References, SourceId},
 };
 
 /// Reads of one admission in flight at once: enough to overlap round trips, few enough
@@ -43,6 +44,14 @@ impl Object {
             Object::Secret(secret) => Some(digest::secret(secret, keys, secret_key?)),
         }
     }
+
+    /// Its metadata.
+    pub fn metadata(&self) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+        match self {
+            Object::ConfigMap(cm) => &cm.metadata,
+            Object::Secret(secret) => &secret.metadata,
+        }
+    }
 }
 
 /// Sources by kind and name; `None` for one that does not exist.
@@ -58,15 +67,59 @@ pub enum Source {
 }
 
 impl Source {
-    /// One object, `None` if it does not exist.
+    /// One whole object, `None` if it does not exist (a copy of a directory's object:
+    /// admissions go through [`Source::digests`], which copies nothing).
     pub async fn get(&self, kind: SourceKind, namespace: &str, name: &Name) -> Result<Option<Object>> {
         match self {
             Source::Cluster(c) => c.get(kind, namespace, name).await,
-            Source::Dir(d) => Ok(d.get(kind, namespace, name)),
+            Source::Dir(d) => Ok(d.get(kind, namespace, name).map(|o| Object::clone(&o))),
         }
     }
 
-    /// All of `ids`, at most [`READS_PER_ADMISSION`] at a time; fails if any read fails.
+    /// The source digest of each of `references` in `namespace`, under its merged key
+    /// selection: `None` for one that does not exist. Secrets take `secret_key`, pinned
+    /// once so that a key reload cannot split one answer across two keys; without a key a
+    /// Secret is neither read nor listed (`find` leaves them out then anyway). At most
+    /// [`READS_PER_ADMISSION`] reads at a time; fails if any read fails.
+    pub async fn digests(
+        &self,
+        namespace: &str,
+        references: &References,
+        secret_key: Option<&HashKey>,
+    ) -> Result<Sources> {
+        let pinned = secret_key.map(HashKey::pinned);
+        let pinned = pinned.as_ref();
+        // Futures of a named async fn, made up front (they start only when polled): a
+        // closure in the stream would make the whole future too general to prove `Send`.
+        let reads: Vec<_> = references
+            .iter()
+            .filter(|((kind, _), _)| *kind == SourceKind::ConfigMap || pinned.is_some())
+            .map(|(id, selection)| self.digest(namespace, id, &selection.keys, pinned))
+            .collect();
+        stream::iter(reads)
+            .buffer_unordered(READS_PER_ADMISSION)
+            .try_collect()
+            .await
+    }
+
+    async fn digest(
+        &self,
+        namespace: &str,
+        id: &SourceId,
+        keys: &Keys,
+        pinned: Option<&(KeyId, HashKey)>,
+    ) -> Result<(SourceId, Option<SourceDigest>)> {
+        let (kind, name) = id;
+        let digest = match self {
+            Source::Cluster(c) => c.digest(*kind, namespace, name, keys, pinned).await?,
+            Source::Dir(d) => d
+                .get(*kind, namespace, name)
+                .and_then(|object| object.digest(keys, pinned.map(|(_, key)| key))),
+        };
+        Ok((id.clone(), digest))
+    }
+
+    /// All of `ids`, whole, at most [`READS_PER_ADMISSION`] at a time; fails if any read fails.
     pub async fn get_all<'a>(
         &self,
         namespace: &str,

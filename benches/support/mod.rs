@@ -107,7 +107,8 @@ pub fn respond(req: &Request, decided: Decided) -> Vec<u8> {
 pub fn whole_core(body: &[u8], lookups: &Lookups, opts: &Options) -> Vec<u8> {
     let req = admission::decode(body).expect("decodes");
     let target = target(&req, opts);
-    let decided = admission::decide(&target, lookups, opts);
+    let sources = admission::source_digests(&target.references, lookups, opts.secrets.as_ref());
+    let decided = admission::decide(&target, &sources, opts);
     respond(&req, decided)
 }
 

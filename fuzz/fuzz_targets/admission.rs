@@ -25,7 +25,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let lookups = confighash_fuzz::lookups(&target.references);
-    let decided = admission::decide(&target, &lookups, &options);
+    let sources = admission::source_digests(&target.references, &lookups, options.secrets.as_ref());
+    let decided = admission::decide(&target, &sources, &options);
 
     let mut response = AdmissionResponse::from(&request);
     if !decided.patch.0.is_empty() {
@@ -58,7 +59,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(Prepared::Lookup(target)) = admission::prepare(&again, &options) else {
         panic!("the patched object is no longer admitted the same way");
     };
-    let decided = admission::decide(&target, &lookups, &options);
+    let sources = admission::source_digests(&target.references, &lookups, options.secrets.as_ref());
+    let decided = admission::decide(&target, &sources, &options);
     assert!(
         decided.patch.0.is_empty(),
         "re-admission patches again: {}",

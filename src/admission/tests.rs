@@ -5,7 +5,12 @@ use rstest::rstest;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::{digest::SourceKind, name::Name, source::Object as SourceObject};
+use crate::{
+    digest::{SourceKind, Sources},
+    name::Name,
+    references::Keys,
+    source::Object as SourceObject,
+};
 
 const ROLLOUT: &str = "argoproj.io/v1alpha1/Rollout";
 const POD_TEMPLATE_KIND: &str = "example.com/v1/Runner=runners:/spec/pod/template";
@@ -133,7 +138,7 @@ fn target_of(review: &Value, options: &Options) -> Target {
     }
 }
 
-fn lookups(found: bool) -> Lookups {
+fn sources(found: bool) -> Sources {
     let id = (SourceKind::ConfigMap, Name::new("app-config").expect("name"));
     let cm = ConfigMap {
         metadata: ObjectMeta {
@@ -143,7 +148,8 @@ fn lookups(found: bool) -> Lookups {
         data: Some([("k".to_owned(), "v".to_owned())].into()),
         ..Default::default()
     };
-    Lookups::from([(id, found.then_some(SourceObject::ConfigMap(cm)))])
+    let digest = SourceObject::ConfigMap(cm).digest(&Keys::All, None);
+    Sources::from([(id, digest.filter(|_| found))])
 }
 
 #[rstest]
@@ -159,10 +165,10 @@ fn decide_patches_and_warns(
     let options = Options::default();
     let mut review = deployment_review("UPDATE");
     if stamped {
-        let fresh = decide(&target_of(&review, &options), &lookups(found), &options);
+        let fresh = decide(&target_of(&review, &options), &sources(found), &options);
         review["request"]["object"]["spec"]["template"]["metadata"]["annotations"] = json!(fresh.desired);
     }
-    let decided = decide(&target_of(&review, &options), &lookups(found), &options);
+    let decided = decide(&target_of(&review, &options), &sources(found), &options);
     assert_eq!(decided.patch.0.len(), operations, "{:?}", decided.patch);
     assert_eq!(decided.warnings.len(), warnings, "{:?}", decided.warnings);
     assert_eq!(decided.desired.len(), 2, "config-hash and sources");
@@ -178,7 +184,7 @@ fn decide_patches_at_a_configured_kinds_pointer() {
     let target = target_of(&review, &options);
     let names: Vec<String> = target.references.keys().map(|(_, n)| n.to_string()).collect();
     assert_eq!(names, ["app-config"], "only the template at the pointer is read");
-    let patch = serde_json::to_value(decide(&target, &lookups(true), &options).patch).expect("json");
+    let patch = serde_json::to_value(decide(&target, &sources(true), &options).patch).expect("json");
     assert_eq!(patch[0]["path"], "/spec/pod/template/metadata/annotations");
 }
 

@@ -19,7 +19,8 @@ use crate::{Error, Result, digest::SourceKind, name::Name};
 /// Objects indexed by (kind, namespace, name); a file without a namespace matches any.
 #[derive(Clone, Default)]
 pub struct DirSource {
-    by_name: Arc<HashMap<(SourceKind, String, String), Object>>,
+    // Shared, so an admission reads an object without copying it.
+    by_name: Arc<HashMap<(SourceKind, String, String), Arc<Object>>>,
 }
 
 impl DirSource {
@@ -42,7 +43,7 @@ impl DirSource {
         for path in paths {
             for (kind, object, meta) in objects_in(&path)? {
                 let namespace = meta.namespace.unwrap_or_default();
-                by_name.insert((kind, namespace, meta.name.unwrap_or_default()), object);
+                by_name.insert((kind, namespace, meta.name.unwrap_or_default()), Arc::new(object));
             }
         }
         Ok(Self {
@@ -50,8 +51,9 @@ impl DirSource {
         })
     }
 
-    /// The object `name` in `namespace`, or one of that name with no namespace.
-    pub fn get(&self, kind: SourceKind, namespace: &str, name: &Name) -> Option<Object> {
+    /// The object `name` in `namespace`, or one of that name with no namespace; shared, not
+    /// copied.
+    pub fn get(&self, kind: SourceKind, namespace: &str, name: &Name) -> Option<Arc<Object>> {
         let key = |ns: &str| (kind, ns.to_owned(), name.to_string());
         self.by_name
             .get(&key(namespace))
@@ -220,11 +222,10 @@ mod tests {
         let yaml =
             "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {a: YQ==}\nstringData: {b: bee}\n";
         std::fs::write(dir.path().join("s.yaml"), yaml).expect("write");
-        let Some(Object::Secret(secret)) =
-            DirSource::load(dir.path())
-                .expect("loads")
-                .get(SourceKind::Secret, "ns", &name("s"))
-        else {
+        let loaded = DirSource::load(dir.path())
+            .expect("loads")
+            .get(SourceKind::Secret, "ns", &name("s"));
+        let Some(Object::Secret(secret)) = loaded.as_deref().cloned() else {
             panic!("the Secret loads")
         };
         let data = secret.data.expect("data");

@@ -6,6 +6,7 @@ mod common;
 mod cli;
 mod cluster;
 mod corpus;
+mod digest_cache;
 mod digest_properties;
 mod fan_out;
 mod hostile;

@@ -116,7 +116,8 @@ fn the_rollout_carries_the_annotations_admission_computes() {
     let target = Target::new(NS.into(), workload, &options());
     let app = Object::ConfigMap(cm("app", "1", json!({"a": "1", "b": "2"})));
     let lookups = Lookups::from([((SourceKind::ConfigMap, n("app")), Some(app))]);
-    let decided = admission::decide(&target, &lookups, &options());
+    let sources = admission::source_digests(&target.references, &lookups, None);
+    let decided = admission::decide(&target, &sources, &options());
     assert_eq!(rollout.desired, decided.desired);
     assert_eq!(rollout.resource_version, "7");
     assert_eq!(rollout.changes.len(), 1);

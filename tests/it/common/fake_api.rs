@@ -1,5 +1,6 @@
 //! An in-process fake Kubernetes API server over HTTPS, speaking the real REST shapes that
-//! `kube::Client` uses: GET, LIST (selectors, paging), WATCH (bookmarks, 410 Gone), POST,
+//! `kube::Client` uses: GET, LIST (selectors, paging), WATCH (bookmarks, 410 Gone), each also
+//! in the metadata-only form (`PartialObjectMetadata`) when the `Accept` header asks, POST,
 //! PUT and PATCH with resourceVersion preconditions, and DELETE, for ConfigMaps, Secrets,
 //! Namespaces, the three workload kinds, Leases and Events. It records every request and
 //! can be made slow or failing.
@@ -451,6 +452,12 @@ impl FakeApi {
     /// Response body bytes sent so far, per request kind (watch events counted as sent).
     pub fn bytes_sent(&self) -> BTreeMap<RequestKind, u64> {
         self.shared.bytes.lock().expect("lock").clone()
+    }
+
+    /// Response body bytes sent so far, all requests together: the difference around one
+    /// admission is what that admission cost the API server.
+    pub fn bytes_sent_total(&self) -> u64 {
+        self.bytes_sent().values().sum()
     }
 
     /// The most requests the server was answering at once so far.

@@ -146,11 +146,11 @@ pub async fn admitted_with(
         .to_owned();
     let target = Target::new(namespace.clone(), workload, options);
     let source = Source::Cluster(ClusterSource::new(api.client()));
-    let lookups = source
-        .get_all(&namespace, target.references.keys())
+    let sources = source
+        .digests(&namespace, &target.references, options.secrets.as_ref())
         .await
         .expect("lookups");
-    admission::decide(&target, &lookups, options).desired
+    admission::decide(&target, &sources, options).desired
 }
 
 /// Stores `manifest` stamped the way the webhook would have stamped it.

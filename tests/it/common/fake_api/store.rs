@@ -136,8 +136,9 @@ impl Objects {
             .as_ref()
             .map(|o| o["metadata"]["uid"].clone())
             .unwrap_or_else(|| {
+                // A new object gets a new uid, even under the name of a deleted one.
                 let plural = key.0.rsplit('/').next().unwrap_or_default();
-                json!(format!("uid-{plural}-{}-{}", key.1, key.2))
+                json!(format!("uid-{plural}-{}-{}-{rv}", key.1, key.2))
             });
         meta["creationTimestamp"] = json!("2026-11-20T09:00:00Z");
         if key.1.is_empty() {
