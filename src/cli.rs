@@ -130,18 +130,21 @@ impl TlsArgs {
     pub fn source(&self) -> Result<TlsSource> {
         match (self.dev, &self.tls_cert, &self.tls_key) {
             (true, None, None) => Ok(TlsSource::Dev(self.dev_cert_dir.clone())),
-            (true, _, _) => Err(Error::Config(
-                "--dev generates its own certificate; drop --tls-cert/--tls-key".into(),
+            (true, _, _) => Err(Error::flag(
+                "--dev",
+                "--dev generates its own certificate; drop --tls-cert/--tls-key",
             )),
             (false, Some(cert), Some(key)) => Ok(TlsSource::Files {
                 cert: cert.clone(),
                 key: key.clone(),
             }),
-            (false, Some(_), None) | (false, None, Some(_)) => Err(Error::Config(
-                "--tls-cert and --tls-key must be given together".into(),
+            (false, Some(_), None) | (false, None, Some(_)) => Err(Error::flag(
+                "--tls-cert",
+                "--tls-cert and --tls-key must be given together",
             )),
-            (false, None, None) => Err(Error::Config(
-                "serving needs --tls-cert and --tls-key, or --dev for a throw-away certificate".into(),
+            (false, None, None) => Err(Error::flag(
+                "--tls-cert",
+                "serving needs --tls-cert and --tls-key, or --dev for a throw-away certificate",
             )),
         }
     }
@@ -182,13 +185,14 @@ impl AdmissionArgs {
     pub fn secret_hash_key_file(&self) -> Result<Option<&PathBuf>> {
         match (self.secrets, &self.secret_hash_key_file) {
             (true, Some(path)) => Ok(Some(path)),
-            (true, None) => Err(Error::Config(
+            (true, None) => Err(Error::flag(
+                "--secrets",
                 "--secrets needs --secret-hash-key-file: a file of at least 32 random bytes, e.g. from \
-                 `head -c 48 /dev/urandom | base64 > hash.key` (the Helm chart creates and keeps one)"
-                    .into(),
+                 `head -c 48 /dev/urandom | base64 > hash.key` (the Helm chart creates and keeps one)",
             )),
-            (false, Some(_)) => Err(Error::Config(
-                "--secret-hash-key-file is used only with --secrets".into(),
+            (false, Some(_)) => Err(Error::flag(
+                "--secret-hash-key-file",
+                "--secret-hash-key-file is used only with --secrets",
             )),
             (false, None) => Ok(None),
         }
@@ -206,7 +210,10 @@ impl AdmissionArgs {
     /// The admission options these flags give, with the Secret hash key already loaded.
     pub fn options_with(&self, secrets: Option<HashKey>) -> Result<Options> {
         if self.lookup_timeout.is_zero() {
-            return Err(Error::Config("--lookup-timeout must be greater than zero".into()));
+            return Err(Error::flag(
+                "--lookup-timeout",
+                "--lookup-timeout must be greater than zero",
+            ));
         }
         Ok(Options {
             keys: AnnotationKeys::new(self.annotation_prefix.as_str()),
@@ -214,7 +221,8 @@ impl AdmissionArgs {
             on_lookup_error: self.on_lookup_error,
             secrets,
             max_sources: self.max_sources,
-            kinds: WorkloadKinds::new(self.workload_kinds.iter().copied()).map_err(Error::Config)?,
+            kinds: WorkloadKinds::new(self.workload_kinds.iter().copied())
+                .map_err(|clash| Error::flag("--workload-kind", clash))?,
         })
     }
 }

@@ -45,22 +45,62 @@ impl fmt::Debug for HashKey {
     }
 }
 
-fn how_to_create() -> &'static str {
-    "create one with `head -c 48 /dev/urandom | base64 > hash.key` (the Helm chart creates and keeps it)"
+/// How to make a key, told with every error about one.
+const HOW_TO_CREATE: &str =
+    "create one with `head -c 48 /dev/urandom | base64 > hash.key` (the Helm chart creates and keeps it)";
+
+/// Why there is no usable Secret hash key.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The key is shorter than [`MIN_KEY_BYTES`].
+    #[error("the Secret hash key has {len} bytes; it needs at least {MIN_KEY_BYTES}: {HOW_TO_CREATE}")]
+    TooShort {
+        /// Its length after trimming surrounding whitespace.
+        len: usize,
+    },
+    /// HMAC refused the key.
+    #[error("invalid HMAC key")]
+    Invalid,
+    /// `--secret-hash-key-file` could not be read.
+    #[error("reading the Secret hash key {}: {source}; {HOW_TO_CREATE}", path.display())]
+    Read {
+        /// The key file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Reading or creating the key Secret failed.
+    #[error("Secret hash key {namespace}/{name}: {source}")]
+    Cluster {
+        /// Namespace of the key Secret.
+        namespace: String,
+        /// Name of the key Secret.
+        name: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+    /// The key Secret exists but holds no key.
+    #[error("Secret {namespace}/{name} has no `{SECRET_DATA_KEY}` entry")]
+    NoEntry {
+        /// Namespace of the key Secret.
+        namespace: String,
+        /// Name of the key Secret.
+        name: String,
+    },
+    /// The system random number generator failed.
+    #[error("no system randomness for the hash key")]
+    NoRandomness,
 }
 
 fn keyed(bytes: &[u8]) -> Result<Keyed> {
     // Surrounding whitespace (a trailing newline from `echo` or an editor) is not key material.
     let key = bytes.trim_ascii();
     if key.len() < MIN_KEY_BYTES {
-        return Err(Error::Config(format!(
-            "the Secret hash key has {} bytes; it needs at least {MIN_KEY_BYTES}: {}",
-            key.len(),
-            how_to_create()
-        )));
+        return Err(KeyError::TooShort { len: key.len() }.into());
     }
-    let mac =
-        Hmac256::new_from_slice(key).map_err(|InvalidLength| Error::Config("invalid HMAC key".into()))?;
+    let mac = Hmac256::new_from_slice(key).map_err(|InvalidLength| KeyError::Invalid)?;
     Ok(Keyed {
         mac,
         source: bytes.to_vec(),
@@ -130,12 +170,12 @@ impl HashKey {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| {
-        Error::Config(format!(
-            "reading the Secret hash key {}: {e}; {}",
-            path.display(),
-            how_to_create()
-        ))
+    std::fs::read(path).map_err(|source| {
+        KeyError::Read {
+            path: path.to_owned(),
+            source,
+        }
+        .into()
     })
 }
 
@@ -149,9 +189,10 @@ pub async fn for_serve(path: Option<&Path>, secret: Option<&str>) -> Result<Opti
                 .split_once('/')
                 .filter(|(ns, n)| !ns.is_empty() && !n.is_empty())
                 .ok_or_else(|| {
-                    Error::Config(format!(
-                        "--secret-hash-key-secret must be NAMESPACE/NAME, got {secret:?}"
-                    ))
+                    Error::flag(
+                        "--secret-hash-key-secret",
+                        format!("--secret-hash-key-secret must be NAMESPACE/NAME, got {secret:?}"),
+                    )
                 })?;
             load_or_create(path, kube::Client::try_default().await?, namespace, name).await?
         }
@@ -175,7 +216,11 @@ pub async fn load_or_create(
         return HashKey::load(path);
     }
     let api: Api<Secret> = Api::namespaced(client, namespace);
-    let kube_err = |e: kube::Error| Error::Config(format!("Secret hash key {namespace}/{name}: {e}"));
+    let kube_err = |source: kube::Error| KeyError::Cluster {
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+        source,
+    };
     if let Some(existing) = api.get_opt(name).await.map_err(kube_err)? {
         info!(secret = %format!("{namespace}/{name}"), "using the Secret hash key from the cluster until its volume is mounted");
         return from_secret(&existing, namespace, name);
@@ -187,17 +232,16 @@ pub async fn load_or_create(
         }
         // Another replica created it first: use theirs.
         Err(kube::Error::Api(status)) if status.code == 409 => api.get(name).await.map_err(kube_err)?,
-        Err(e) => return Err(kube_err(e)),
+        Err(e) => return Err(kube_err(e).into()),
     };
     from_secret(&created, namespace, name)
 }
 
 fn from_secret(secret: &Secret, namespace: &str, name: &str) -> Result<HashKey> {
     let data = secret.data.as_ref().and_then(|d| d.get(SECRET_DATA_KEY));
-    let bytes = data.ok_or_else(|| {
-        Error::Config(format!(
-            "Secret {namespace}/{name} has no `{SECRET_DATA_KEY}` entry"
-        ))
+    let bytes = data.ok_or_else(|| KeyError::NoEntry {
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
     })?;
     HashKey::from_bytes(&bytes.0)
 }
@@ -206,7 +250,7 @@ fn new_key_secret(name: &str) -> Result<Secret> {
     let mut raw = [0u8; 48];
     SystemRandom::new()
         .fill(&mut raw)
-        .map_err(|_| Error::Config("no system randomness for the hash key".into()))?;
+        .map_err(|_| KeyError::NoRandomness)?;
     let mut secret = Secret::default();
     secret.metadata.name = Some(name.to_owned());
     secret.metadata.labels = Some([("app.kubernetes.io/name".to_owned(), "confighash".to_owned())].into());

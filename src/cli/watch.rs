@@ -78,15 +78,19 @@ impl WatchArgs {
         }
         let positive = self.max_rollouts_per_second.is_finite() && self.max_rollouts_per_second > 0.0;
         if !positive {
-            return Err(Error::Config(
-                "--max-rollouts-per-second must be greater than zero".into(),
+            return Err(Error::flag(
+                "--max-rollouts-per-second",
+                "--max-rollouts-per-second must be greater than zero",
             ));
         }
         if self.lease_duration < Duration::from_secs(3) {
-            return Err(Error::Config("--lease-duration must be at least 3s".into()));
+            return Err(Error::flag(
+                "--lease-duration",
+                "--lease-duration must be at least 3s",
+            ));
         }
         let timing = LeaseTiming::new(self.lease_duration, self.lease_renew_deadline)
-            .map_err(|e| Error::Config(format!("--lease-renew-deadline: {e}")))?;
+            .map_err(|e| Error::flag("--lease-renew-deadline", format!("--lease-renew-deadline: {e}")))?;
         let lease = LeaseConfig {
             name: self.lease_name.clone(),
             namespace: (self.lease_namespace.clone()).unwrap_or_else(|| default_namespace.to_owned()),
@@ -128,9 +132,10 @@ impl WatchArgs {
                 && !name.starts_with('-')
                 && !name.ends_with('-');
             if !valid {
-                return Err(Error::Config(format!(
-                    "--watch-namespaces: {name:?} is not a namespace name (DNS-1123 label)"
-                )));
+                return Err(Error::flag(
+                    "--watch-namespaces",
+                    format!("--watch-namespaces: {name:?} is not a namespace name (DNS-1123 label)"),
+                ));
             }
             set.insert(name.to_owned());
         }
