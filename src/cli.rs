@@ -18,7 +18,7 @@ use crate::{
         kinds::{WorkloadKind, WorkloadKinds},
     },
     annotations::{AnnotationKeys, DEFAULT_PREFIX, Prefix},
-    hash_key::HashKey,
+    hash_key::{HashKey, SecretRef},
     source::{ClusterSource, DirSource, Source},
     telemetry::LogFormat,
 };
@@ -73,7 +73,7 @@ pub struct ServeArgs {
     /// With --secrets: when the key file does not exist yet, read the key from this Secret
     /// (NAMESPACE/NAME), creating it with a random key if it is missing too.
     #[arg(long, value_name = "NAMESPACE/NAME")]
-    pub secret_hash_key_secret: Option<String>,
+    pub secret_hash_key_secret: Option<SecretRef>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub watch: WatchArgs,

@@ -56,6 +56,9 @@ pub enum Error {
     /// The TLS certificate or key is unusable.
     #[error("TLS: {0}")]
     Tls(String),
+    /// The serving certificate could not be loaded at start-up.
+    #[error("loading the TLS certificate")]
+    Certificate(#[source] Box<Error>),
     /// The cluster client could not be configured.
     #[error("kubernetes client: {0}")]
     Kube(#[from] kube::Error),
@@ -102,7 +105,7 @@ impl Error {
             Error::LookupTimeout(_) => "timeout",
             Error::TooManySources { .. } => "too_many_sources",
             Error::Read { .. } | Error::Write { .. } | Error::Manifest { .. } | Error::Io { .. } => "io",
-            Error::Tls(_) => "tls",
+            Error::Tls(_) | Error::Certificate(_) => "tls",
             Error::Kube(_) => "kube",
             // One label for every failure of the configuration, as before they had variants.
             Error::Flag { .. }

@@ -17,7 +17,7 @@ use sha2::Sha256;
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
-use crate::{Error, Result};
+use crate::Result;
 
 /// Shortest key accepted, in bytes.
 pub const MIN_KEY_BYTES: usize = 32;
@@ -179,27 +179,39 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     })
 }
 
-/// The key for `serve`: from `path`, or created in the cluster as `secret` says, and re-read
-/// from `path` every 10 s from then on. `None` when Secrets are off.
-pub async fn for_serve(path: Option<&Path>, secret: Option<&str>) -> Result<Option<HashKey>> {
-    let Some(path) = path else { return Ok(None) };
-    let key = match secret {
-        Some(secret) if !path.exists() => {
-            let (namespace, name) = secret
-                .split_once('/')
-                .filter(|(ns, n)| !ns.is_empty() && !n.is_empty())
-                .ok_or_else(|| {
-                    Error::flag(
-                        "--secret-hash-key-secret",
-                        format!("--secret-hash-key-secret must be NAMESPACE/NAME, got {secret:?}"),
-                    )
-                })?;
-            load_or_create(path, kube::Client::try_default().await?, namespace, name).await?
+/// `--secret-hash-key-secret`: the Secret that holds the key until its volume is mounted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRef {
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+}
+
+impl std::str::FromStr for SecretRef {
+    type Err = String;
+
+    fn from_str(value: &str) -> std::result::Result<Self, String> {
+        let (namespace, name) = value
+            .split_once('/')
+            .filter(|(ns, n)| !ns.is_empty() && !n.is_empty())
+            .ok_or_else(|| format!("must be NAMESPACE/NAME, got {value:?}"))?;
+        Ok(Self {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        })
+    }
+}
+
+/// The key for `serve`: from `path`, or, while that file does not exist yet, from the
+/// Secret `secret` read (or created) through its client.
+pub async fn for_serve(path: &Path, secret: Option<(&SecretRef, &kube::Client)>) -> Result<HashKey> {
+    match secret {
+        Some((secret, client)) if !path.exists() => {
+            load_or_create(path, client.clone(), &secret.namespace, &secret.name).await
         }
-        _ => HashKey::load(path)?,
-    };
-    key.spawn_reloader(path.to_owned(), Duration::from_secs(10));
-    Ok(Some(key))
+        _ => HashKey::load(path),
+    }
 }
 
 /// The key from `path`, or, when that file does not exist yet, from the Secret
@@ -269,6 +281,19 @@ fn new_key_secret(name: &str) -> Result<Secret> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_secret_is_namespace_slash_name() {
+        let parsed: SecretRef = "ops/confighash-key".parse().expect("valid");
+        assert_eq!(
+            (parsed.namespace.as_str(), parsed.name.as_str()),
+            ("ops", "confighash-key")
+        );
+        for bad in ["ops", "/name", "ops/", ""] {
+            let message = bad.parse::<SecretRef>().expect_err("refused");
+            assert!(message.contains("NAMESPACE/NAME"), "{message}");
+        }
+    }
 
     #[test]
     fn short_missing_and_unreadable_keys_are_refused_with_instructions() {

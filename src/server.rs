@@ -66,6 +66,8 @@ pub struct ServerConfig {
     pub drain_timeout: Duration,
     /// Time, connection and memory limits.
     pub limits: Limits,
+    /// The metrics the ops listener serves; the rest of the process records into them too.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Bound listeners, ready to [`Server::run`].
@@ -87,7 +89,7 @@ impl Server {
         };
         let webhook = bind(config.listen, "--listen").await?;
         let ops = bind(config.metrics_listen, "--metrics-listen").await?;
-        let metrics = Arc::new(Metrics::new());
+        let metrics = config.metrics.clone();
         metrics.tls_reloaded(true, tls::not_after(&config.certs.current()));
         let state = AppState {
             source: config.source.clone(),
@@ -113,11 +115,6 @@ impl Server {
     /// The webhook listener's address.
     pub fn webhook_addr(&self) -> SocketAddr {
         self.webhook.local_addr().unwrap_or(self.config.listen)
-    }
-
-    /// The metrics served on the ops listener, for other tasks of the process to record.
-    pub fn metrics(&self) -> Arc<Metrics> {
-        self.state.metrics.clone()
     }
 
     /// The ops listener's address.

@@ -1,6 +1,6 @@
 //! Flags of `serve --watch` and `plan`.
 
-use std::{path::PathBuf, time::Duration};
+use std::{collections::BTreeSet, path::PathBuf, time::Duration};
 
 use clap::Args;
 
@@ -71,8 +71,44 @@ fn parse_window(value: &str) -> std::result::Result<Schedule, WindowError> {
 }
 
 impl WatchArgs {
-    /// The watcher configuration, or `None` without `--watch`.
-    pub fn config(&self, options: &Options, default_namespace: &str) -> Result<Option<WatchConfig>> {
+    /// Checks the watcher's flags without building anything; `Ok` without `--watch`.
+    pub fn check(&self) -> Result<()> {
+        self.checked().map(drop)
+    }
+
+    /// The watcher configuration, or `None` without `--watch`; the Lease lives in
+    /// `--lease-namespace`, else in `client_namespace`.
+    pub fn config(&self, options: &Options, client_namespace: &str) -> Result<Option<WatchConfig>> {
+        let Some((timing, namespaces)) = self.checked()? else {
+            return Ok(None);
+        };
+        let lease = LeaseConfig {
+            name: self.lease_name.clone(),
+            namespace: (self.lease_namespace.clone()).unwrap_or_else(|| client_namespace.to_owned()),
+            identity: self.lease_identity.clone().unwrap_or_else(hostname),
+            timing,
+        };
+        Ok(Some(WatchConfig {
+            options: options.clone(),
+            namespace_selector: self.namespace_selector.clone(),
+            namespaces,
+            limits: Limits {
+                debounce: self.debounce,
+                min_interval: self.min_rollout_interval,
+                max_per_second: self.max_rollouts_per_second,
+            },
+            lease,
+            workload_info: self.workload_info_metric,
+            policy: Policy {
+                default_window: self.default_rollout_window.clone(),
+                clock: WallClock::default(),
+            },
+        }))
+    }
+
+    /// The parts of the configuration a flag can make wrong, checked; `None` without `--watch`.
+    #[allow(clippy::type_complexity)]
+    fn checked(&self) -> Result<Option<(LeaseTiming, Option<BTreeSet<String>>)>> {
         if !self.watch {
             return Ok(None);
         }
@@ -91,38 +127,17 @@ impl WatchArgs {
         }
         let timing = LeaseTiming::new(self.lease_duration, self.lease_renew_deadline)
             .map_err(|e| Error::flag("--lease-renew-deadline", format!("--lease-renew-deadline: {e}")))?;
-        let lease = LeaseConfig {
-            name: self.lease_name.clone(),
-            namespace: (self.lease_namespace.clone()).unwrap_or_else(|| default_namespace.to_owned()),
-            identity: self.lease_identity.clone().unwrap_or_else(hostname),
-            timing,
-        };
-        Ok(Some(WatchConfig {
-            options: options.clone(),
-            namespace_selector: self.namespace_selector.clone(),
-            namespaces: self.watch_namespaces()?,
-            limits: Limits {
-                debounce: self.debounce,
-                min_interval: self.min_rollout_interval,
-                max_per_second: self.max_rollouts_per_second,
-            },
-            lease,
-            workload_info: self.workload_info_metric,
-            policy: Policy {
-                default_window: self.default_rollout_window.clone(),
-                clock: WallClock::default(),
-            },
-        }))
+        Ok(Some((timing, self.watch_namespaces()?)))
     }
 }
 
 impl WatchArgs {
-    fn watch_namespaces(&self) -> Result<Option<std::collections::BTreeSet<String>>> {
+    fn watch_namespaces(&self) -> Result<Option<BTreeSet<String>>> {
         if self.watch_namespaces.is_empty() {
             return Ok(None);
         }
         let names = self.watch_namespaces.iter().map(|n| n.trim());
-        let mut set = std::collections::BTreeSet::new();
+        let mut set = BTreeSet::new();
         for name in names {
             let valid = !name.is_empty()
                 && name.len() <= 63

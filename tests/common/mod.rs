@@ -114,6 +114,7 @@ impl Webhook {
             max_body_bytes: opts.max_body_bytes,
             drain_timeout: opts.drain_timeout,
             limits: opts.limits,
+            metrics: Default::default(),
         };
         let server = Server::bind(config).await.expect("bind");
         let (addr, ops) = (server.webhook_addr(), server.ops_addr());
