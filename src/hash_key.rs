@@ -5,7 +5,6 @@
 use std::{
     fmt,
     path::{Path, PathBuf},
-    sync::{Arc, RwLock},
     time::Duration,
 };
 
@@ -15,9 +14,12 @@ use kube::{Api, api::PostParams};
 use ring::rand::{SecureRandom, SystemRandom};
 use sha2::Sha256;
 use tokio::task::JoinHandle;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
-use crate::Result;
+use crate::{
+    Result,
+    reload::{self, Current, Outcome, Reloader},
+};
 
 /// Shortest key accepted, in bytes.
 pub const MIN_KEY_BYTES: usize = 32;
@@ -30,13 +32,8 @@ pub type Hmac256 = hmac::Hmac<Sha256>;
 /// The current key, shared and swapped on reload.
 #[derive(Clone)]
 pub struct HashKey {
-    current: Arc<RwLock<Keyed>>,
-}
-
-struct Keyed {
-    mac: Hmac256,
-    // The bytes the key came from, to tell whether a re-read changed anything.
-    source: Vec<u8>,
+    // The keyed HMAC state and the bytes it came from.
+    current: Current<Hmac256, Vec<u8>>,
 }
 
 impl fmt::Debug for HashKey {
@@ -94,24 +91,46 @@ pub enum KeyError {
     NoRandomness,
 }
 
-fn keyed(bytes: &[u8]) -> Result<Keyed> {
+fn keyed(bytes: &[u8]) -> Result<Hmac256> {
     // Surrounding whitespace (a trailing newline from `echo` or an editor) is not key material.
     let key = bytes.trim_ascii();
     if key.len() < MIN_KEY_BYTES {
         return Err(KeyError::TooShort { len: key.len() }.into());
     }
-    let mac = Hmac256::new_from_slice(key).map_err(|InvalidLength| KeyError::Invalid)?;
-    Ok(Keyed {
-        mac,
-        source: bytes.to_vec(),
-    })
+    Ok(Hmac256::new_from_slice(key).map_err(|InvalidLength| KeyError::Invalid)?)
+}
+
+/// `--secret-hash-key-file`, re-read by the crate's one [`Reloader`].
+struct KeyFile(PathBuf);
+
+impl reload::Source for KeyFile {
+    type Raw = Vec<u8>;
+    type Value = Hmac256;
+    const WHAT: &'static str = "Secret hash key";
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn read(&self) -> Result<Option<Vec<u8>>> {
+        // Normal right after the server created the key Secret: the kubelet mounts it
+        // within a minute. A file that disappears later keeps the current key too.
+        if !self.0.exists() {
+            return Ok(None);
+        }
+        read(&self.0).map(Some)
+    }
+
+    fn load(&self, bytes: &Vec<u8>) -> Result<Hmac256> {
+        keyed(bytes)
+    }
 }
 
 impl HashKey {
     /// A key from bytes (trimmed of surrounding whitespace; at least 32 bytes).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         Ok(Self {
-            current: Arc::new(RwLock::new(keyed(bytes)?)),
+            current: reload::current(keyed(bytes)?, bytes.to_vec()),
         })
     }
 
@@ -122,48 +141,28 @@ impl HashKey {
 
     /// A fresh HMAC state keyed with the current key.
     pub fn mac(&self) -> Hmac256 {
-        self.current.read().unwrap_or_else(|p| p.into_inner()).mac.clone()
+        self.current.load().value.clone()
     }
 
-    /// Re-reads `path`; true when a new valid key replaced the old one.
+    fn reloader(&self, path: PathBuf) -> Reloader<KeyFile> {
+        Reloader::new(KeyFile(path), self.current.clone())
+    }
+
+    /// Re-reads `path`; true when a new valid key replaced the old one. A missing file
+    /// changes nothing.
     pub fn reload(&self, path: &Path) -> Result<bool> {
-        let bytes = read(path)?;
-        if self.current.read().unwrap_or_else(|p| p.into_inner()).source == bytes {
-            return Ok(false);
+        match self.reloader(path.to_owned()).reload() {
+            Outcome::Unchanged => Ok(false),
+            Outcome::Reloaded(_) => Ok(true),
+            Outcome::Failed(e) => Err(e),
         }
-        let new = keyed(&bytes)?;
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = new;
-        Ok(true)
     }
 
     /// Re-reads `path` every `interval`; a broken file is logged and the old key kept.
     pub fn spawn_reloader(&self, path: PathBuf, interval: Duration) -> JoinHandle<()> {
-        let key = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut last_error = None;
-            loop {
-                tick.tick().await;
-                // Normal right after the server created the key Secret: the kubelet mounts
-                // it within a minute. A file that disappears later keeps the current key too.
-                if !path.exists() {
-                    continue;
-                }
-                match key.reload(&path) {
-                    Ok(true) => {
-                        warn!(file = %path.display(), "Secret hash key changed; every workload that consumes a Secret will roll");
-                        last_error = None;
-                    }
-                    Ok(false) => last_error = None,
-                    Err(e) => {
-                        let message = e.to_string();
-                        if last_error.as_ref() != Some(&message) {
-                            error!(error = %message, "Secret hash key reload failed; keeping the previous key");
-                        }
-                        last_error = Some(message);
-                    }
-                }
+        reload::spawn(Box::new(self.reloader(path)), interval, |outcome| {
+            if let Outcome::Reloaded(_) = outcome {
+                warn!("Secret hash key changed; every workload that consumes a Secret will roll");
             }
         })
     }

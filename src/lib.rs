@@ -28,6 +28,8 @@ pub mod offline;
 pub mod plan;
 /// ConfigMap references of a pod template.
 pub mod references;
+/// Re-read a file, keep the last good value: the TLS pair and the hash key.
+pub mod reload;
 /// `serve` wired once: flags checked, shared things built once, tasks stopped together.
 pub mod serve;
 /// The HTTPS webhook and ops listeners.
