@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use crate::{
     Error, Result,
-    cli::{Command, HashArgs, PlanArgs, ReviewArgs},
+    cli::{Command, DecisionArgs, HashArgs, PlanArgs},
     offline, plan, serve,
 };
 
@@ -26,7 +26,7 @@ pub async fn run(command: Command) -> Result<ExitCode> {
     }
 }
 
-async fn review(args: ReviewArgs) -> Result<ExitCode> {
+async fn review(args: DecisionArgs) -> Result<ExitCode> {
     let options = args.admission.options()?;
     let source = args.source.source().await?;
     offline::review(std::io::stdin(), std::io::stdout(), &source, &options).await?;
@@ -34,8 +34,8 @@ async fn review(args: ReviewArgs) -> Result<ExitCode> {
 }
 
 async fn hash(args: HashArgs) -> Result<ExitCode> {
-    let options = args.admission.options()?;
-    let source = args.source.source().await?;
+    let options = args.decision.admission.options()?;
+    let source = args.decision.source.source().await?;
     offline::hash(&args.file, &args.namespace, std::io::stdout(), &source, &options).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -44,10 +44,10 @@ struct Checked {
 impl Checked {
     fn new(args: ServeArgs) -> Result<Self> {
         let tls = args.tls.source()?;
-        let key_file = args.admission.secret_hash_key_file()?.cloned();
+        let key_file = args.decision.admission.secret_hash_key_file()?.cloned();
         // The key, if any, is loaded once the flags are known to work together.
-        let options = args.admission.options_with(None)?;
-        if args.watch.watch && args.source.configmaps_from.is_some() {
+        let options = args.decision.admission.options_with(None)?;
+        if args.watch.watch && args.decision.source.configmaps_from.is_some() {
             return Err(Error::flag(
                 "--watch",
                 "--watch follows the cluster; it cannot be combined with --configmaps-from",
@@ -71,7 +71,7 @@ impl Checked {
     /// Whether anything needs a cluster client: the ConfigMap source (and with it the
     /// watcher, which never runs with `--configmaps-from`) or the key Secret.
     fn needs_cluster(&self) -> bool {
-        self.args.source.configmaps_from.is_none() || self.key_secret().is_some()
+        self.args.decision.source.configmaps_from.is_none() || self.key_secret().is_some()
     }
 }
 
@@ -94,7 +94,7 @@ async fn run_until(args: ServeArgs, stopped: signal_watch::Receiver<bool>) -> Re
         secrets: key.clone(),
         ..options
     };
-    let source = match (&args.source.configmaps_from, &client) {
+    let source = match (&args.decision.source.configmaps_from, &client) {
         (Some(dir), _) => Source::Dir(DirSource::load(dir)?),
         (None, Some(client)) => Source::Cluster(ClusterSource::new(client.clone())),
         (None, None) => return Err(Error::Internal("no cluster client for the cluster source".into())),
@@ -122,7 +122,7 @@ async fn run_until(args: ServeArgs, stopped: signal_watch::Receiver<bool>) -> Re
         metrics: metrics.clone(),
     };
     let server = Server::bind(config).await?;
-    let key_reloader = key.zip(args.admission.secret_hash_key_file.clone());
+    let key_reloader = key.zip(args.decision.admission.secret_hash_key_file.clone());
     let key_reloader = key_reloader.map(|(key, path)| key.spawn_reloader(path, KEY_RELOAD_INTERVAL));
     let watcher = watch_config.map(|(client, config)| spawn_watcher(client, config, metrics, &stopped));
     let result = server.run(wait(stopped)).await;

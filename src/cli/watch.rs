@@ -4,7 +4,6 @@ use std::{collections::BTreeSet, path::PathBuf, time::Duration};
 
 use clap::Args;
 
-use super::AdmissionArgs;
 use crate::{
     Error, Result,
     admission::Options,
@@ -66,7 +65,7 @@ pub struct WatchArgs {
     pub default_rollout_window: Option<Schedule>,
 }
 
-fn parse_window(value: &str) -> std::result::Result<Schedule, WindowError> {
+pub(super) fn parse_window(value: &str) -> std::result::Result<Schedule, WindowError> {
     value.parse()
 }
 
@@ -166,20 +165,6 @@ fn hostname() -> String {
         .unwrap_or_else(|| "confighash".into())
 }
 
-/// `confighash plan`
-#[derive(Debug, Args)]
-pub struct PlanArgs {
-    /// Namespace whose workloads to check.
-    #[arg(short, long)]
-    pub namespace: String,
-    /// The watcher's --default-rollout-window, to show which workloads it holds.
-    #[arg(long, value_parser = parse_window)]
-    pub default_rollout_window: Option<Schedule>,
-    #[command(flatten)]
-    #[allow(missing_docs)]
-    pub admission: AdmissionArgs,
-}
-
 #[cfg(test)]
 mod tests {
     use clap::Parser;
@@ -199,7 +184,7 @@ mod tests {
     #[test]
     fn watcher_defaults_match_the_contract() {
         let args = serve(&["--watch", "--lease-namespace", "ns", "--lease-identity", "pod-0"]);
-        let options = args.admission.options().expect("options");
+        let options = args.decision.admission.options().expect("options");
         let config = args
             .watch
             .config(&options, "default")
