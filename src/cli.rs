@@ -99,5 +99,28 @@ pub struct HashArgs {
     pub decision: DecisionArgs,
 }
 
+/// Parsing for tests: `confighash serve ARGS` and `confighash review ARGS`.
+#[cfg(test)]
+impl Cli {
+    pub(crate) fn serve_args(args: &[&str]) -> ServeArgs {
+        match Self::parse_test(["serve"].iter().chain(args)) {
+            Command::Serve(serve) => *serve,
+            _ => unreachable!("serve parses as serve"),
+        }
+    }
+
+    pub(crate) fn review_args(args: &[&str]) -> DecisionArgs {
+        match Self::parse_test(["review"].iter().chain(args)) {
+            Command::Review(review) => review,
+            _ => unreachable!("review parses as review"),
+        }
+    }
+
+    fn parse_test<'a>(args: impl Iterator<Item = &'a &'a str>) -> Command {
+        let argv = std::iter::once(&"confighash").chain(args);
+        Self::try_parse_from(argv).expect("parses").command
+    }
+}
+
 #[cfg(test)]
 mod tests;

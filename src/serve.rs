@@ -168,15 +168,10 @@ mod tests {
     use clap::Parser;
 
     use super::*;
-    use crate::cli::{Cli, Command};
+    use crate::cli::Cli;
 
     fn serve(args: &[&str]) -> ServeArgs {
-        let mut argv = vec!["confighash", "serve"];
-        argv.extend(args);
-        let Command::Serve(serve) = Cli::try_parse_from(argv).expect("parses").command else {
-            unreachable!("serve parses as serve")
-        };
-        *serve
+        Cli::serve_args(args)
     }
 
     #[tokio::test]

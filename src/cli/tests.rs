@@ -9,12 +9,7 @@ mod flags {
     use crate::{Result, admission::LookupErrorPolicy};
 
     fn tls(args: &[&str]) -> Result<TlsSource> {
-        let mut argv = vec!["confighash", "serve"];
-        argv.extend(args);
-        let Command::Serve(serve) = Cli::try_parse_from(argv).expect("parses").command else {
-            unreachable!("serve parses as serve")
-        };
-        serve.tls.source()
+        Cli::serve_args(args).tls.source()
     }
 
     #[test]
@@ -118,12 +113,7 @@ mod secret_flags {
     use super::*;
 
     fn admission(args: &[&str]) -> AdmissionArgs {
-        let mut argv = vec!["confighash", "review"];
-        argv.extend(args);
-        let Command::Review(review) = Cli::try_parse_from(argv).expect("parses").command else {
-            unreachable!("review parses as review")
-        };
-        review.admission
+        Cli::review_args(args).admission
     }
 
     #[test]

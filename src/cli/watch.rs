@@ -167,18 +167,11 @@ fn hostname() -> String {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-
     use super::*;
-    use crate::cli::{Cli, Command};
+    use crate::cli::Cli;
 
-    fn serve(args: &[&str]) -> Box<crate::cli::ServeArgs> {
-        let mut argv = vec!["confighash", "serve", "--dev"];
-        argv.extend(args);
-        let Command::Serve(serve) = Cli::try_parse_from(argv).expect("parses").command else {
-            unreachable!("serve parses as serve")
-        };
-        serve
+    fn serve(args: &[&str]) -> crate::cli::ServeArgs {
+        Cli::serve_args(&[&["--dev"], args].concat())
     }
 
     #[test]
