@@ -12,15 +12,15 @@ use std::{
 };
 
 use futures::{Stream, StreamExt, stream::BoxStream};
-use k8s_openapi::api::core::v1::Namespace;
-use kube::{Client, ResourceExt, runtime::watcher::Event};
+use kube::{Client, runtime::watcher::Event};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
+mod namespaces;
 mod relist;
 mod rollouts;
 
-use self::relist::Relists;
+use self::{namespaces::Streams, relist::Relists};
 use super::{
     WatchConfig,
     index::{Index, SourceKey, WorkloadKey},
@@ -80,13 +80,6 @@ pub struct Controller {
     announced_holds: HashSet<WorkloadKey>,
     /// The invalid window value each workload was last told about.
     reported_invalid: HashMap<WorkloadKey, String>,
-}
-
-/// What a namespace change asks of the streams.
-enum Streams {
-    Keep,
-    /// A namespace opted in: list workloads and ConfigMaps again to pick it up.
-    Restart,
 }
 
 async fn next<S: Stream + Unpin>(stream: &mut Option<S>) -> Option<S::Item> {
@@ -197,70 +190,6 @@ impl Controller {
     fn watched(&self, namespace: Option<&str>) -> bool {
         let ns = namespace.unwrap_or_default();
         self.namespaces.as_ref().is_some_and(|set| set.contains(ns))
-    }
-
-    fn on_namespace(&mut self, item: Item<Namespace>) -> Streams {
-        let event = match item {
-            Ok(event) => event,
-            Err(e) => {
-                warn!(error = %e, "namespace watch failed; retrying");
-                return Streams::Keep;
-            }
-        };
-        match event {
-            Event::Init => self.namespaces_relist.start(()),
-            Event::InitApply(ns) => {
-                self.namespace_policy_changed(&ns);
-                self.namespaces_relist.seen(&(), &ns.name_any());
-            }
-            Event::InitDone => {
-                let seen = self.namespaces_relist.finish(&());
-                return self.set_namespaces(seen.into_iter().collect());
-            }
-            Event::Apply(ns) => {
-                self.namespace_policy_changed(&ns);
-                let mut set = self.namespaces.clone().unwrap_or_default();
-                set.insert(ns.name_any());
-                return self.set_namespaces(set);
-            }
-            Event::Delete(ns) => {
-                let mut set = self.namespaces.clone().unwrap_or_default();
-                set.remove(&ns.name_any());
-                return self.set_namespaces(set);
-            }
-        }
-        Streams::Keep
-    }
-
-    /// Records a namespace's policy annotations; when they changed, its held workloads
-    /// are looked at again (a removed pause rolls what is pending, once).
-    fn namespace_policy_changed(&mut self, ns: &Namespace) {
-        let name = ns.name_any();
-        let keys = &self.index.options().keys;
-        let policy = Annotated::read(keys, ns.metadata.annotations.as_ref());
-        if self.namespace_policy.get(&name) != Some(&policy) {
-            self.namespace_policy.insert(name.clone(), policy);
-            self.scheduler
-                .release_where(|k| k.namespace == name, Instant::now());
-        }
-    }
-
-    fn set_namespaces(&mut self, now: BTreeSet<String>) -> Streams {
-        self.namespace_policy.retain(|ns, _| now.contains(ns));
-        let before = self.namespaces.replace(now.clone());
-        let dropped = self.index.retain_namespaces(|ns| now.contains(ns));
-        for key in &dropped {
-            self.forget(key);
-        }
-        let added = before.is_none_or(|b| now.iter().any(|ns| !b.contains(ns)));
-        if added {
-            info!(
-                namespaces = now.len(),
-                "opted-in namespaces changed; listing workloads and ConfigMaps"
-            );
-            return Streams::Restart;
-        }
-        Streams::Keep
     }
 
     async fn on_workload(&mut self, kind: WorkloadKind, item: Item<Workload>) {
