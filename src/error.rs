@@ -44,15 +44,45 @@ pub enum Error {
         /// What is wrong, on one line.
         message: String,
     },
+    /// A file could not be written.
+    #[error("writing {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The TLS certificate or key is unusable.
     #[error("TLS: {0}")]
     Tls(String),
+    /// The serving certificate could not be loaded at start-up.
+    #[error("loading the TLS certificate")]
+    Certificate(#[source] Box<Error>),
     /// The cluster client could not be configured.
     #[error("kubernetes client: {0}")]
     Kube(#[from] kube::Error),
-    /// Invalid command-line arguments.
+    /// A flag, or a combination of flags, that cannot work; refused before anything
+    /// touches the cluster.
+    #[error("{message}")]
+    Flag {
+        /// The flag at fault, as typed (`--lookup-timeout`).
+        flag: &'static str,
+        /// What is wrong and how to fix it, naming the flag.
+        message: String,
+    },
+    /// The Secret hash key could not be read, created or used.
+    #[error(transparent)]
+    HashKey(#[from] crate::hash_key::KeyError),
+    /// The AdmissionReview given to `review` is not one confighash can answer.
     #[error("{0}")]
-    Config(String),
+    InvalidReview(String),
+    /// An answer could not be encoded as JSON.
+    #[error("{0}")]
+    Encode(String),
+    /// Something that cannot fail did: a closed internal channel or the like.
+    #[error("{0}")]
+    Internal(String),
     /// A namespace that is not a DNS-1123 label: never sent to the API server.
     #[error(transparent)]
     InvalidNamespace(#[from] crate::name::InvalidNamespace),
@@ -74,11 +104,26 @@ impl Error {
             Error::Lookup { .. } => "error",
             Error::LookupTimeout(_) => "timeout",
             Error::TooManySources { .. } => "too_many_sources",
-            Error::Read { .. } | Error::Manifest { .. } | Error::Io { .. } => "io",
-            Error::Tls(_) => "tls",
+            Error::Read { .. } | Error::Write { .. } | Error::Manifest { .. } | Error::Io { .. } => "io",
+            Error::Tls(_) | Error::Certificate(_) => "tls",
             Error::Kube(_) => "kube",
-            Error::Config(_) => "config",
+            // One label for every failure of the configuration, as before they had variants.
+            Error::Flag { .. }
+            | Error::HashKey(_)
+            | Error::InvalidReview(_)
+            | Error::Encode(_)
+            | Error::Internal(_) => "config",
             Error::InvalidNamespace(_) => "invalid_namespace",
+        }
+    }
+}
+
+impl Error {
+    /// A flag error; `message` names `flag` and says how to fix it.
+    pub fn flag(flag: &'static str, message: impl Into<String>) -> Self {
+        Error::Flag {
+            flag,
+            message: message.into(),
         }
     }
 }

@@ -5,22 +5,23 @@
 use std::{
     fmt,
     path::{Path, PathBuf},
-    sync::{
-        Arc, RwLock,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::atomic::{AtomicU64, Ordering},
     time::Duration,
 };
 
 use hmac::{KeyInit, digest::InvalidLength};
-use k8s_openapi::{ByteString, api::core::v1::Secret};
-use kube::{Api, api::PostParams};
-use ring::rand::{SecureRandom, SystemRandom};
 use sha2::Sha256;
 use tokio::task::JoinHandle;
-use tracing::{error, info, warn};
+use tracing::warn;
 
-use crate::{Error, Result};
+use crate::{
+    Result,
+    reload::{self, Current, Outcome, Reloader},
+};
+
+mod secret;
+
+pub use self::secret::{SecretRef, for_serve, load_or_create};
 
 /// Shortest key accepted, in bytes.
 pub const MIN_KEY_BYTES: usize = 32;
@@ -33,7 +34,8 @@ pub type Hmac256 = hmac::Hmac<Sha256>;
 /// The current key, shared and swapped on reload.
 #[derive(Clone)]
 pub struct HashKey {
-    current: Arc<RwLock<Keyed>>,
+    // The keyed HMAC state and the bytes it came from.
+    current: Current<Keyed, Vec<u8>>,
 }
 
 /// Which key a digest was made with: each key this process loads gets its own, so a cached
@@ -43,12 +45,11 @@ pub struct KeyId(u64);
 
 static NEXT_KEY_ID: AtomicU64 = AtomicU64::new(0);
 
+/// A loaded key: its HMAC state and which key it is.
 #[derive(Clone)]
-struct Keyed {
+pub struct Keyed {
     id: KeyId,
     mac: Hmac256,
-    // The bytes the key came from, to tell whether a re-read changed anything.
-    source: Vec<u8>,
 }
 
 impl fmt::Debug for HashKey {
@@ -57,34 +58,99 @@ impl fmt::Debug for HashKey {
     }
 }
 
-fn how_to_create() -> &'static str {
-    "create one with `head -c 48 /dev/urandom | base64 > hash.key` (the Helm chart creates and keeps it)"
+/// How to make a key, told with every error about one.
+const HOW_TO_CREATE: &str =
+    "create one with `head -c 48 /dev/urandom | base64 > hash.key` (the Helm chart creates and keeps it)";
+
+/// Why there is no usable Secret hash key.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The key is shorter than [`MIN_KEY_BYTES`].
+    #[error("the Secret hash key has {len} bytes; it needs at least {MIN_KEY_BYTES}: {HOW_TO_CREATE}")]
+    TooShort {
+        /// Its length after trimming surrounding whitespace.
+        len: usize,
+    },
+    /// HMAC refused the key.
+    #[error("invalid HMAC key")]
+    Invalid,
+    /// `--secret-hash-key-file` could not be read.
+    #[error("reading the Secret hash key {}: {source}; {HOW_TO_CREATE}", path.display())]
+    Read {
+        /// The key file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Reading or creating the key Secret failed.
+    #[error("Secret hash key {namespace}/{name}: {source}")]
+    Cluster {
+        /// Namespace of the key Secret.
+        namespace: String,
+        /// Name of the key Secret.
+        name: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+    /// The key Secret exists but holds no key.
+    #[error("Secret {namespace}/{name} has no `{SECRET_DATA_KEY}` entry")]
+    NoEntry {
+        /// Namespace of the key Secret.
+        namespace: String,
+        /// Name of the key Secret.
+        name: String,
+    },
+    /// The system random number generator failed.
+    #[error("no system randomness for the hash key")]
+    NoRandomness,
 }
 
 fn keyed(bytes: &[u8]) -> Result<Keyed> {
     // Surrounding whitespace (a trailing newline from `echo` or an editor) is not key material.
     let key = bytes.trim_ascii();
     if key.len() < MIN_KEY_BYTES {
-        return Err(Error::Config(format!(
-            "the Secret hash key has {} bytes; it needs at least {MIN_KEY_BYTES}: {}",
-            key.len(),
-            how_to_create()
-        )));
+        return Err(KeyError::TooShort { len: key.len() }.into());
     }
-    let mac =
-        Hmac256::new_from_slice(key).map_err(|InvalidLength| Error::Config("invalid HMAC key".into()))?;
+    let mac = Hmac256::new_from_slice(key).map_err(|InvalidLength| KeyError::Invalid)?;
     Ok(Keyed {
         id: KeyId(NEXT_KEY_ID.fetch_add(1, Ordering::Relaxed)),
         mac,
-        source: bytes.to_vec(),
     })
+}
+
+/// `--secret-hash-key-file`, re-read by the crate's one [`Reloader`].
+struct KeyFile(PathBuf);
+
+impl reload::Source for KeyFile {
+    type Raw = Vec<u8>;
+    type Value = Keyed;
+    const WHAT: &'static str = "Secret hash key";
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn read(&self) -> Result<Option<Vec<u8>>> {
+        // Normal right after the server created the key Secret: the kubelet mounts it
+        // within a minute. A file that disappears later keeps the current key too.
+        if !self.0.exists() {
+            return Ok(None);
+        }
+        read(&self.0).map(Some)
+    }
+
+    fn load(&self, bytes: &Vec<u8>) -> Result<Keyed> {
+        keyed(bytes)
+    }
 }
 
 impl HashKey {
     /// A key from bytes (trimmed of surrounding whitespace; at least 32 bytes).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         Ok(Self {
-            current: Arc::new(RwLock::new(keyed(bytes)?)),
+            current: reload::current(keyed(bytes)?, bytes.to_vec()),
         })
     }
 
@@ -95,160 +161,70 @@ impl HashKey {
 
     /// A fresh HMAC state keyed with the current key.
     pub fn mac(&self) -> Hmac256 {
-        self.current.read().unwrap_or_else(|p| p.into_inner()).mac.clone()
+        self.current.load().value.mac.clone()
     }
 
     /// The current key, fixed: a reload after this call does not change what the returned
     /// key digests with, so its [`KeyId`] names the key of every digest it makes.
     pub fn pinned(&self) -> (KeyId, HashKey) {
-        let keyed = self.current.read().unwrap_or_else(|p| p.into_inner()).clone();
-        let id = keyed.id;
+        let loaded = self.current.load_full();
+        let id = loaded.value.id;
         let pinned = HashKey {
-            current: Arc::new(RwLock::new(keyed)),
+            current: std::sync::Arc::new(arc_swap::ArcSwap::new(loaded)),
         };
         (id, pinned)
     }
 
-    /// Re-reads `path`; true when a new valid key replaced the old one.
+    fn reloader(&self, path: PathBuf) -> Reloader<KeyFile> {
+        Reloader::new(KeyFile(path), self.current.clone())
+    }
+
+    /// Re-reads `path`; true when a new valid key replaced the old one. A missing file
+    /// changes nothing.
     pub fn reload(&self, path: &Path) -> Result<bool> {
-        let bytes = read(path)?;
-        if self.current.read().unwrap_or_else(|p| p.into_inner()).source == bytes {
-            return Ok(false);
+        match self.reloader(path.to_owned()).reload() {
+            Outcome::Unchanged => Ok(false),
+            Outcome::Reloaded(_) => Ok(true),
+            Outcome::Failed(e) => Err(e),
         }
-        let new = keyed(&bytes)?;
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = new;
-        Ok(true)
     }
 
     /// Re-reads `path` every `interval`; a broken file is logged and the old key kept.
     pub fn spawn_reloader(&self, path: PathBuf, interval: Duration) -> JoinHandle<()> {
-        let key = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut last_error = None;
-            loop {
-                tick.tick().await;
-                // Normal right after the server created the key Secret: the kubelet mounts
-                // it within a minute. A file that disappears later keeps the current key too.
-                if !path.exists() {
-                    continue;
-                }
-                match key.reload(&path) {
-                    Ok(true) => {
-                        warn!(file = %path.display(), "Secret hash key changed; every workload that consumes a Secret will roll");
-                        last_error = None;
-                    }
-                    Ok(false) => last_error = None,
-                    Err(e) => {
-                        let message = e.to_string();
-                        if last_error.as_ref() != Some(&message) {
-                            error!(error = %message, "Secret hash key reload failed; keeping the previous key");
-                        }
-                        last_error = Some(message);
-                    }
-                }
+        reload::spawn(Box::new(self.reloader(path)), interval, |outcome| {
+            if let Outcome::Reloaded(_) = outcome {
+                warn!("Secret hash key changed; every workload that consumes a Secret will roll");
             }
         })
     }
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| {
-        Error::Config(format!(
-            "reading the Secret hash key {}: {e}; {}",
-            path.display(),
-            how_to_create()
-        ))
+    std::fs::read(path).map_err(|source| {
+        KeyError::Read {
+            path: path.to_owned(),
+            source,
+        }
+        .into()
     })
-}
-
-/// The key for `serve`: from `path`, or created in the cluster as `secret` says, and re-read
-/// from `path` every 10 s from then on. `None` when Secrets are off.
-pub async fn for_serve(path: Option<&Path>, secret: Option<&str>) -> Result<Option<HashKey>> {
-    let Some(path) = path else { return Ok(None) };
-    let key = match secret {
-        Some(secret) if !path.exists() => {
-            let (namespace, name) = secret
-                .split_once('/')
-                .filter(|(ns, n)| !ns.is_empty() && !n.is_empty())
-                .ok_or_else(|| {
-                    Error::Config(format!(
-                        "--secret-hash-key-secret must be NAMESPACE/NAME, got {secret:?}"
-                    ))
-                })?;
-            load_or_create(path, kube::Client::try_default().await?, namespace, name).await?
-        }
-        _ => HashKey::load(path)?,
-    };
-    key.spawn_reloader(path.to_owned(), Duration::from_secs(10));
-    Ok(Some(key))
-}
-
-/// The key from `path`, or, when that file does not exist yet, from the Secret
-/// `namespace/name`, which is created with a random key if it is missing too. The chart mounts
-/// that Secret at `path`; it does not template it, so `helm template` renders (as Argo CD
-/// uses) never replace the key.
-pub async fn load_or_create(
-    path: &Path,
-    client: kube::Client,
-    namespace: &str,
-    name: &str,
-) -> Result<HashKey> {
-    if path.exists() {
-        return HashKey::load(path);
-    }
-    let api: Api<Secret> = Api::namespaced(client, namespace);
-    let kube_err = |e: kube::Error| Error::Config(format!("Secret hash key {namespace}/{name}: {e}"));
-    if let Some(existing) = api.get_opt(name).await.map_err(kube_err)? {
-        info!(secret = %format!("{namespace}/{name}"), "using the Secret hash key from the cluster until its volume is mounted");
-        return from_secret(&existing, namespace, name);
-    }
-    let created = match api.create(&PostParams::default(), &new_key_secret(name)?).await {
-        Ok(created) => {
-            info!(secret = %format!("{namespace}/{name}"), "created the Secret hash key");
-            created
-        }
-        // Another replica created it first: use theirs.
-        Err(kube::Error::Api(status)) if status.code == 409 => api.get(name).await.map_err(kube_err)?,
-        Err(e) => return Err(kube_err(e)),
-    };
-    from_secret(&created, namespace, name)
-}
-
-fn from_secret(secret: &Secret, namespace: &str, name: &str) -> Result<HashKey> {
-    let data = secret.data.as_ref().and_then(|d| d.get(SECRET_DATA_KEY));
-    let bytes = data.ok_or_else(|| {
-        Error::Config(format!(
-            "Secret {namespace}/{name} has no `{SECRET_DATA_KEY}` entry"
-        ))
-    })?;
-    HashKey::from_bytes(&bytes.0)
-}
-
-fn new_key_secret(name: &str) -> Result<Secret> {
-    let mut raw = [0u8; 48];
-    SystemRandom::new()
-        .fill(&mut raw)
-        .map_err(|_| Error::Config("no system randomness for the hash key".into()))?;
-    let mut secret = Secret::default();
-    secret.metadata.name = Some(name.to_owned());
-    secret.metadata.labels = Some([("app.kubernetes.io/name".to_owned(), "confighash".to_owned())].into());
-    secret.metadata.annotations = Some(
-        [(
-            "confighash.io/note".to_owned(),
-            "HMAC key of Secret digests; replacing it rolls every workload that consumes a Secret".to_owned(),
-        )]
-        .into(),
-    );
-    let encoded = hex::encode(raw).into_bytes();
-    secret.data = Some([(SECRET_DATA_KEY.to_owned(), ByteString(encoded))].into());
-    Ok(secret)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_secret_is_namespace_slash_name() {
+        let parsed: SecretRef = "ops/confighash-key".parse().expect("valid");
+        assert_eq!(
+            (parsed.namespace.as_str(), parsed.name.as_str()),
+            ("ops", "confighash-key")
+        );
+        for bad in ["ops", "/name", "ops/", ""] {
+            let message = bad.parse::<SecretRef>().expect_err("refused");
+            assert!(message.contains("NAMESPACE/NAME"), "{message}");
+        }
+    }
 
     #[test]
     fn short_missing_and_unreadable_keys_are_refused_with_instructions() {

@@ -8,6 +8,8 @@ pub mod admission;
 pub mod annotations;
 /// Command-line flags.
 pub mod cli;
+/// What each subcommand does, from parsed flags to an exit code.
+pub mod commands;
 /// The byte-exact content digest.
 pub mod digest;
 /// The crate's error type.
@@ -26,6 +28,10 @@ pub mod offline;
 pub mod plan;
 /// ConfigMap references of a pod template.
 pub mod references;
+/// Re-read a file, keep the last good value: the TLS pair and the hash key.
+pub mod reload;
+/// `serve` wired once: flags checked, shared things built once, tasks stopped together.
+pub mod serve;
 /// The HTTPS webhook and ops listeners.
 pub mod server;
 /// Where ConfigMaps and Secrets are read from.

@@ -1,9 +1,6 @@
 //! Prometheus metrics (prometheus-client), kept in one struct that the server shares.
 
-use std::{
-    collections::HashSet,
-    sync::{Mutex, atomic::AtomicI64},
-};
+use std::sync::{Mutex, atomic::AtomicI64};
 
 use kube::core::admission::Operation;
 use prometheus_client::{
@@ -12,6 +9,10 @@ use prometheus_client::{
     registry::Registry,
 };
 
+mod text;
+mod watch;
+
+use self::{text::text_format, watch::WatchMetrics};
 use crate::{
     admission::{Decision, kinds::WorkloadKind},
     watch::{index::Drift, scheduler::Reason},
@@ -83,85 +84,6 @@ pub struct Metrics {
     refused: Family<ReasonLabel, Counter>,
 }
 
-/// The watcher's metrics (contract §9).
-#[derive(Debug, Default)]
-struct WatchMetrics {
-    rollouts: Family<RolloutLabels, Counter>,
-    pending: Family<ReasonLabel, Gauge>,
-    objects: Family<KindLabel, Gauge>,
-    leader: Gauge,
-    synced: Gauge,
-    workloads: Family<WorkloadStateLabels, Gauge>,
-    kinds_unavailable: Family<KindLabel, Gauge>,
-    workload_info: Family<WorkloadInfo, Gauge>,
-    /// The info series set last, so the next update removes exactly the ones gone.
-    published_info: Mutex<HashSet<WorkloadInfo>>,
-}
-
-impl WatchMetrics {
-    fn register(self, registry: &mut Registry) -> Self {
-        registry.register(
-            "watch_rollouts",
-            "Workload patches sent by the watcher, by kind and result",
-            self.rollouts.clone(),
-        );
-        registry.register(
-            "watch_pending",
-            "Workloads waiting for a rollout, by what holds them (debounce, interval, rate)",
-            self.pending.clone(),
-        );
-        registry.register(
-            "watch_objects",
-            "Objects the watcher holds, by kind",
-            self.objects.clone(),
-        );
-        registry.register(
-            "watch_synced",
-            "1 once the leader has listed everything and follows changes live",
-            self.synced.clone(),
-        );
-        registry.register(
-            "watch_kind_unavailable",
-            "1 while the API server does not serve a configured workload kind (its CRD is not installed); retried with backoff",
-            self.kinds_unavailable.clone(),
-        );
-        registry.register(
-            "leader",
-            "1 while this replica holds the watcher lease",
-            self.leader.clone(),
-        );
-        registry.register(
-            "workloads",
-            "Workloads that consume config, by kind and state (current, held, stale, unstamped); set by the leader once synced",
-            self.workloads.clone(),
-        );
-        registry.register(
-            "workload_config_info",
-            "1 per workload with the config-hash it carries (only with --workload-info-metric)",
-            self.workload_info.clone(),
-        );
-        // Every reason, kind and state exists from the start, so queries never miss a series.
-        for reason in Reason::ALL {
-            self.pending
-                .get_or_create(&ReasonLabel {
-                    reason: reason.as_str(),
-                })
-                .set(0);
-        }
-        for kind in WorkloadKind::BUILT_IN.map(|k| k.kind()) {
-            for state in Drift::ALL {
-                self.workloads
-                    .get_or_create(&WorkloadStateLabels {
-                        kind,
-                        state: state.as_str(),
-                    })
-                    .set(0);
-            }
-        }
-        self
-    }
-}
-
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
@@ -225,6 +147,16 @@ impl Metrics {
             tls_reloads,
             tls_expiry,
         }
+    }
+
+    /// The registry for a server reading from `source`: with the digest cache's metrics
+    /// when it reads from the cluster.
+    pub fn for_source(source: &crate::source::Source) -> Self {
+        let mut metrics = Self::new();
+        if let crate::source::Source::Cluster(cluster) = source {
+            metrics.register_digest_cache(cluster.digest_cache().metrics());
+        }
+        metrics
     }
 
     /// Registers the cluster source's digest cache: lookups by result and objects held.
@@ -297,88 +229,6 @@ impl Metrics {
         }
     }
 
-    /// Records a watcher rollout of a `kind` workload: `patched`, `conflict`, `gone` or `error`.
-    pub fn watch_rollout(&self, kind: &'static str, result: &'static str) {
-        self.watch
-            .rollouts
-            .get_or_create(&RolloutLabels { kind, result })
-            .inc();
-    }
-
-    /// Sets the number of workloads waiting for a rollout, per reason; reasons not given are 0.
-    pub fn watch_pending(&self, pending: &[(Reason, usize)]) {
-        for reason in Reason::ALL {
-            let n = pending.iter().find(|(r, _)| *r == reason).map_or(0, |(_, n)| *n);
-            let labels = ReasonLabel {
-                reason: reason.as_str(),
-            };
-            self.watch.pending.get_or_create(&labels).set(n as i64);
-        }
-    }
-
-    /// Sets how many objects of `kind` the watcher holds.
-    pub fn watch_objects(&self, kind: &'static str, count: usize) {
-        self.watch
-            .objects
-            .get_or_create(&KindLabel { kind })
-            .set(count as i64);
-    }
-
-    /// Sets whether the API server serves the configured workload `kind` (by its name).
-    pub fn watch_kind_unavailable(&self, kind: &'static str, unavailable: bool) {
-        self.watch
-            .kinds_unavailable
-            .get_or_create(&KindLabel { kind })
-            .set(i64::from(unavailable));
-    }
-
-    /// Sets whether the watcher has listed everything and follows changes live.
-    pub fn watch_synced(&self, synced: bool) {
-        self.watch.synced.set(i64::from(synced));
-    }
-
-    /// Sets the count of workloads in each state per kind; kinds and states not given are 0.
-    pub fn watch_workloads(&self, counts: &std::collections::BTreeMap<(&'static str, Drift), usize>) {
-        let built_in = WorkloadKind::BUILT_IN.map(|k| k.kind());
-        let configured = counts
-            .keys()
-            .map(|(kind, _)| *kind)
-            .filter(|k| !built_in.contains(k));
-        let kinds: std::collections::BTreeSet<&'static str> =
-            built_in.into_iter().chain(configured).collect();
-        for kind in kinds {
-            for state in Drift::ALL {
-                let n = counts.get(&(kind, state)).copied().unwrap_or(0);
-                let labels = WorkloadStateLabels {
-                    kind,
-                    state: state.as_str(),
-                };
-                self.watch.workloads.get_or_create(&labels).set(n as i64);
-            }
-        }
-    }
-
-    /// Replaces the per-workload info series with `rows` (the series of workloads gone
-    /// are removed).
-    pub fn workload_info(&self, rows: HashSet<WorkloadInfo>) {
-        let mut published = match self.watch.published_info.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        for gone in published.difference(&rows) {
-            self.watch.workload_info.remove(gone);
-        }
-        for row in &rows {
-            self.watch.workload_info.get_or_create(row).set(1);
-        }
-        *published = rows;
-    }
-
-    /// Sets whether this replica leads.
-    pub fn leader(&self, leading: bool) {
-        self.watch.leader.set(i64::from(leading));
-    }
-
     /// The exposition a scraper asks for with its `Accept` header: OpenMetrics when it
     /// names `application/openmetrics-text` (Prometheus does), otherwise the classic
     /// Prometheus text format 0.0.4 (curl, `promtool check metrics`, older scrapers).
@@ -407,126 +257,5 @@ impl Metrics {
     }
 }
 
-/// Rewrites an OpenMetrics exposition as Prometheus text format 0.0.4 (see
-/// [`Metrics::encode_text`]); sample lines are the same in both.
-fn text_format(openmetrics: &str) -> String {
-    let counters: HashSet<&str> = openmetrics
-        .lines()
-        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
-        .collect();
-    let mut out = String::with_capacity(openmetrics.len());
-    for line in openmetrics.lines() {
-        if line == "# EOF" || line.starts_with("# UNIT ") {
-            continue;
-        }
-        let descriptor = ["# HELP ", "# TYPE "]
-            .into_iter()
-            .find_map(|p| Some((p, line.strip_prefix(p)?)));
-        match descriptor {
-            Some((prefix, rest)) => {
-                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
-                let total = if counters.contains(name) { "_total" } else { "" };
-                out.push_str(&format!("{prefix}{name}{total} {tail}"));
-            }
-            None => out.push_str(line),
-        }
-        out.push('\n');
-    }
-    out
-}
-
 #[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
-
-    use super::*;
-
-    fn info(name: &str, hash: &str) -> WorkloadInfo {
-        WorkloadInfo {
-            namespace: "shop".into(),
-            kind: "Deployment",
-            name: name.into(),
-            config_hash: hash.into(),
-        }
-    }
-
-    #[test]
-    fn scrapers_get_openmetrics_when_they_ask_and_the_text_format_otherwise() {
-        let metrics = Metrics::new();
-        metrics.tls_reloaded(true, Some(1));
-        let (content_type, body) = metrics.exposition(Some(
-            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
-        ));
-        assert!(content_type.starts_with("application/openmetrics-text"));
-        assert_eq!(body, metrics.encode());
-        assert!(body.contains("# TYPE confighash_tls_reloads counter\n"));
-        assert!(body.ends_with("# EOF\n"));
-
-        let (content_type, text) = metrics.exposition(None);
-        assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
-        assert!(text.contains(
-            "# HELP confighash_tls_reloads_total TLS certificate reload attempts by result.\n\
-             # TYPE confighash_tls_reloads_total counter\n\
-             confighash_tls_reloads_total{result=\"success\"} 1\n"
-        ));
-        assert!(
-            text.contains("# TYPE confighash_leader gauge\n"),
-            "gauges keep their name"
-        );
-        assert!(!text.contains("# EOF"));
-        // Sample lines are the same in both formats.
-        let samples = |t: &str| {
-            t.lines()
-                .filter(|l| !l.starts_with('#'))
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(samples(&text), samples(&body));
-    }
-
-    #[test]
-    fn every_kind_and_state_is_exported_from_the_start() {
-        let text = Metrics::new().encode();
-        for kind in WorkloadKind::BUILT_IN.map(|k| k.kind()) {
-            for state in Drift::ALL {
-                let series = format!(
-                    "confighash_workloads{{kind=\"{kind}\",state=\"{}\"}} 0",
-                    state.as_str()
-                );
-                assert!(text.contains(&series), "{series} missing from:\n{text}");
-            }
-        }
-        assert!(
-            !text.contains("confighash_workload_config_info{"),
-            "off until set"
-        );
-    }
-
-    #[test]
-    fn workload_counts_and_info_series_follow_the_latest_update() {
-        let metrics = Metrics::new();
-        let counts = BTreeMap::from([(("Deployment", Drift::Stale), 3)]);
-        metrics.watch_workloads(&counts);
-        let text = metrics.encode();
-        assert!(text.contains(r#"confighash_workloads{kind="Deployment",state="stale"} 3"#));
-        metrics.watch_workloads(&BTreeMap::new());
-        assert!(
-            metrics
-                .encode()
-                .contains(r#"confighash_workloads{kind="Deployment",state="stale"} 0"#)
-        );
-
-        metrics.workload_info(HashSet::from([info("web", "sha256:a"), info("api", "sha256:b")]));
-        metrics.workload_info(HashSet::from([info("web", "sha256:c"), info("api", "sha256:b")]));
-        let text = metrics.encode();
-        let lines: Vec<_> = text
-            .lines()
-            .filter(|l| l.starts_with("confighash_workload_config_info{"))
-            .collect();
-        assert_eq!(lines.len(), 2, "{text}");
-        assert!(text.contains(
-            r#"confighash_workload_config_info{namespace="shop",kind="Deployment",name="web",config_hash="sha256:c"} 1"#
-        ));
-        assert!(!text.contains("sha256:a"), "a rolled workload's old hash is gone");
-    }
-}
+mod tests;

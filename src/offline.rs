@@ -23,11 +23,12 @@ pub async fn review(
     options: &Options,
 ) -> Result<()> {
     let body = read_all(input)?;
-    let request = admission::decode_for(&body, &options.kinds).map_err(|e| Error::Config(e.to_string()))?;
+    let request =
+        admission::decode_for(&body, &options.kinds).map_err(|e| Error::InvalidReview(e.to_string()))?;
     let decision = admission::review(&request, source, options)
         .await
-        .map_err(|e| Error::Config(e.to_string()))?;
-    let json = admission::encode(decision.response).map_err(|e| Error::Config(e.to_string()))?;
+        .map_err(|e| Error::InvalidReview(e.to_string()))?;
+    let json = admission::encode(decision.response).map_err(|e| Error::Encode(e.to_string()))?;
     output
         .write_all(&json)
         .and_then(|()| output.write_all(b"\n"))

@@ -53,7 +53,7 @@ async fn list(client: &Client, namespace: &str, kind: WorkloadKind) -> Result<Ve
     };
     let mut workloads = Vec::new();
     for item in items {
-        let value = serde_json::to_value(item).map_err(|e| Error::Config(e.to_string()))?;
+        let value = serde_json::to_value(item).map_err(|e| Error::Encode(e.to_string()))?;
         let name = value
             .pointer("/metadata/name")
             .and_then(|n| n.as_str())

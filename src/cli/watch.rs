@@ -1,10 +1,9 @@
 //! Flags of `serve --watch` and `plan`.
 
-use std::{path::PathBuf, time::Duration};
+use std::{collections::BTreeSet, path::PathBuf, time::Duration};
 
 use clap::Args;
 
-use super::AdmissionArgs;
 use crate::{
     Error, Result,
     admission::Options,
@@ -66,37 +65,32 @@ pub struct WatchArgs {
     pub default_rollout_window: Option<Schedule>,
 }
 
-fn parse_window(value: &str) -> std::result::Result<Schedule, WindowError> {
+pub(super) fn parse_window(value: &str) -> std::result::Result<Schedule, WindowError> {
     value.parse()
 }
 
 impl WatchArgs {
-    /// The watcher configuration, or `None` without `--watch`.
-    pub fn config(&self, options: &Options, default_namespace: &str) -> Result<Option<WatchConfig>> {
-        if !self.watch {
+    /// Checks the watcher's flags without building anything; `Ok` without `--watch`.
+    pub fn check(&self) -> Result<()> {
+        self.checked().map(drop)
+    }
+
+    /// The watcher configuration, or `None` without `--watch`; the Lease lives in
+    /// `--lease-namespace`, else in `client_namespace`.
+    pub fn config(&self, options: &Options, client_namespace: &str) -> Result<Option<WatchConfig>> {
+        let Some((timing, namespaces)) = self.checked()? else {
             return Ok(None);
-        }
-        let positive = self.max_rollouts_per_second.is_finite() && self.max_rollouts_per_second > 0.0;
-        if !positive {
-            return Err(Error::Config(
-                "--max-rollouts-per-second must be greater than zero".into(),
-            ));
-        }
-        if self.lease_duration < Duration::from_secs(3) {
-            return Err(Error::Config("--lease-duration must be at least 3s".into()));
-        }
-        let timing = LeaseTiming::new(self.lease_duration, self.lease_renew_deadline)
-            .map_err(|e| Error::Config(format!("--lease-renew-deadline: {e}")))?;
+        };
         let lease = LeaseConfig {
             name: self.lease_name.clone(),
-            namespace: (self.lease_namespace.clone()).unwrap_or_else(|| default_namespace.to_owned()),
+            namespace: (self.lease_namespace.clone()).unwrap_or_else(|| client_namespace.to_owned()),
             identity: self.lease_identity.clone().unwrap_or_else(hostname),
             timing,
         };
         Ok(Some(WatchConfig {
             options: options.clone(),
             namespace_selector: self.namespace_selector.clone(),
-            namespaces: self.watch_namespaces()?,
+            namespaces,
             limits: Limits {
                 debounce: self.debounce,
                 min_interval: self.min_rollout_interval,
@@ -110,15 +104,39 @@ impl WatchArgs {
             },
         }))
     }
+
+    /// The parts of the configuration a flag can make wrong, checked; `None` without `--watch`.
+    #[allow(clippy::type_complexity)]
+    fn checked(&self) -> Result<Option<(LeaseTiming, Option<BTreeSet<String>>)>> {
+        if !self.watch {
+            return Ok(None);
+        }
+        let positive = self.max_rollouts_per_second.is_finite() && self.max_rollouts_per_second > 0.0;
+        if !positive {
+            return Err(Error::flag(
+                "--max-rollouts-per-second",
+                "--max-rollouts-per-second must be greater than zero",
+            ));
+        }
+        if self.lease_duration < Duration::from_secs(3) {
+            return Err(Error::flag(
+                "--lease-duration",
+                "--lease-duration must be at least 3s",
+            ));
+        }
+        let timing = LeaseTiming::new(self.lease_duration, self.lease_renew_deadline)
+            .map_err(|e| Error::flag("--lease-renew-deadline", format!("--lease-renew-deadline: {e}")))?;
+        Ok(Some((timing, self.watch_namespaces()?)))
+    }
 }
 
 impl WatchArgs {
-    fn watch_namespaces(&self) -> Result<Option<std::collections::BTreeSet<String>>> {
+    fn watch_namespaces(&self) -> Result<Option<BTreeSet<String>>> {
         if self.watch_namespaces.is_empty() {
             return Ok(None);
         }
         let names = self.watch_namespaces.iter().map(|n| n.trim());
-        let mut set = std::collections::BTreeSet::new();
+        let mut set = BTreeSet::new();
         for name in names {
             let valid = !name.is_empty()
                 && name.len() <= 63
@@ -128,9 +146,10 @@ impl WatchArgs {
                 && !name.starts_with('-')
                 && !name.ends_with('-');
             if !valid {
-                return Err(Error::Config(format!(
-                    "--watch-namespaces: {name:?} is not a namespace name (DNS-1123 label)"
-                )));
+                return Err(Error::flag(
+                    "--watch-namespaces",
+                    format!("--watch-namespaces: {name:?} is not a namespace name (DNS-1123 label)"),
+                ));
             }
             set.insert(name.to_owned());
         }
@@ -146,40 +165,19 @@ fn hostname() -> String {
         .unwrap_or_else(|| "confighash".into())
 }
 
-/// `confighash plan`
-#[derive(Debug, Args)]
-pub struct PlanArgs {
-    /// Namespace whose workloads to check.
-    #[arg(short, long)]
-    pub namespace: String,
-    /// The watcher's --default-rollout-window, to show which workloads it holds.
-    #[arg(long, value_parser = parse_window)]
-    pub default_rollout_window: Option<Schedule>,
-    #[command(flatten)]
-    #[allow(missing_docs)]
-    pub admission: AdmissionArgs,
-}
-
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-
     use super::*;
-    use crate::cli::{Cli, Command};
+    use crate::cli::Cli;
 
-    fn serve(args: &[&str]) -> Box<crate::cli::ServeArgs> {
-        let mut argv = vec!["confighash", "serve", "--dev"];
-        argv.extend(args);
-        let Command::Serve(serve) = Cli::try_parse_from(argv).expect("parses").command else {
-            unreachable!("serve parses as serve")
-        };
-        serve
+    fn serve(args: &[&str]) -> crate::cli::ServeArgs {
+        Cli::serve_args(&[&["--dev"], args].concat())
     }
 
     #[test]
     fn watcher_defaults_match_the_contract() {
         let args = serve(&["--watch", "--lease-namespace", "ns", "--lease-identity", "pod-0"]);
-        let options = args.admission.options().expect("options");
+        let options = args.decision.admission.options().expect("options");
         let config = args
             .watch
             .config(&options, "default")

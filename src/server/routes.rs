@@ -156,3 +156,6 @@ pub(super) async fn probe_source(state: AppState) {
         delay = (delay * 2).min(Duration::from_secs(30));
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -119,7 +119,7 @@ impl ClusterSource {
         self.reads
             .acquire()
             .await
-            .map_err(|_| Error::Config("read limiter closed".into()))
+            .map_err(|_| Error::Internal("read limiter closed".into()))
     }
 
     async fn full(&self, kind: SourceKind, namespace: &str, name: &Name) -> Result<Option<Object>> {
@@ -175,7 +175,7 @@ impl ClusterSource {
     /// Reads a ConfigMap in the client's default namespace.
     pub async fn probe(&self) -> Result<()> {
         let namespace = self.client.default_namespace();
-        let name = Name::new(PROBE_NAME).map_err(|e| Error::Config(e.to_string()))?;
+        let name = Name::new(PROBE_NAME).map_err(|e| Error::Internal(e.to_string()))?;
         self.get(SourceKind::ConfigMap, namespace, &name).await.map(drop)
     }
 }

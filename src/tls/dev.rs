@@ -53,7 +53,7 @@ pub fn generate(dir: &Path, extra_names: &[String]) -> Result<DevCerts> {
     };
     let io = |path: &Path| {
         let path = path.to_owned();
-        move |source| Error::Read { path, source }
+        move |source| Error::Write { path, source }
     };
     fs::create_dir_all(dir).map_err(io(dir))?;
     fs::write(&certs.ca, ca.pem()).map_err(io(&certs.ca))?;

@@ -12,13 +12,15 @@ use std::{
 };
 
 use futures::{Stream, StreamExt, stream::BoxStream};
-use k8s_openapi::api::core::v1::Namespace;
-use kube::{Client, ResourceExt, runtime::watcher::Event};
+use kube::{Client, runtime::watcher::Event};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
+mod namespaces;
+mod relist;
 mod rollouts;
 
+use self::{namespaces::Streams, relist::Relists};
 use super::{
     WatchConfig,
     index::{Index, SourceKey, WorkloadKey},
@@ -53,17 +55,20 @@ pub struct Controller {
     patcher: Patcher,
     metrics: Arc<Metrics>,
     namespaces: Option<BTreeSet<String>>,
-    namespaces_relist: Option<BTreeSet<String>>,
+    /// The namespace stream's (re)list: one stream, keyed by `()`.
+    namespaces_relist: Relists<(), String>,
     /// The workload kinds followed: the built-in ones and the configured ones.
     kinds: WorkloadKinds,
     /// Configured kinds the API server does not serve (CRD not installed), reported once.
     unavailable: HashSet<WorkloadKind>,
     /// Workload kinds not synced since their stream (re)started, with the keys seen so far.
-    workloads_relist: HashMap<WorkloadKind, HashSet<WorkloadKey>>,
+    workloads_relist: Relists<WorkloadKind, WorkloadKey>,
     /// Source kinds not synced since their stream (re)started, with the keys seen so far.
-    sources_relist: HashMap<SourceKind, HashSet<SourceKey>>,
+    sources_relist: Relists<SourceKind, SourceKey>,
     /// Sources to read once synced: referenced during a (re)list, when nothing is read.
     unread: BTreeSet<SourceKey>,
+    /// Every stream has listed and what the lists left to do is done; set only by
+    /// [`Controller::check_live`], which sees every relist start.
     live: bool,
     /// `--workload-info-metric`: also export one series per workload.
     workload_info: bool,
@@ -75,13 +80,6 @@ pub struct Controller {
     announced_holds: HashSet<WorkloadKey>,
     /// The invalid window value each workload was last told about.
     reported_invalid: HashMap<WorkloadKey, String>,
-}
-
-/// What a namespace change asks of the streams.
-enum Streams {
-    Keep,
-    /// A namespace opted in: list workloads and ConfigMaps again to pick it up.
-    Restart,
 }
 
 async fn next<S: Stream + Unpin>(stream: &mut Option<S>) -> Option<S::Item> {
@@ -119,11 +117,11 @@ impl Controller {
             patcher,
             metrics,
             namespaces: None,
-            namespaces_relist: None,
+            namespaces_relist: Relists::default(),
             kinds: config.options.kinds.clone(),
             unavailable: HashSet::new(),
-            workloads_relist: HashMap::new(),
-            sources_relist: HashMap::new(),
+            workloads_relist: Relists::default(),
+            sources_relist: Relists::default(),
             unread: BTreeSet::new(),
             live: false,
             workload_info: config.workload_info,
@@ -164,7 +162,7 @@ impl Controller {
                 () = sleep_until(wake) => self.roll_due().await,
                 _ = drift.tick() => self.record_drift(),
             }
-            if sources.is_none() && workloads.is_some() && self.workloads_relist.is_empty() {
+            if sources.is_none() && workloads.is_some() && self.workloads_relist.done() {
                 sources = Some(streams::sources(&self.client, &self.scope, self.secrets));
             }
             self.check_live(sources.is_some()).await;
@@ -180,8 +178,8 @@ impl Controller {
     ) {
         *workloads = Some(streams::workloads(&self.client, &self.scope, &self.kinds));
         *sources = None;
-        self.workloads_relist = self.kinds.iter().map(|k| (k, HashSet::new())).collect();
-        self.sources_relist = self.source_kinds().map(|k| (k, HashSet::new())).collect();
+        self.workloads_relist.restart(self.kinds.iter());
+        self.sources_relist.restart(self.source_kinds());
     }
 
     fn source_kinds(&self) -> impl Iterator<Item = SourceKind> + use<> {
@@ -194,73 +192,6 @@ impl Controller {
         self.namespaces.as_ref().is_some_and(|set| set.contains(ns))
     }
 
-    fn on_namespace(&mut self, item: Item<Namespace>) -> Streams {
-        let event = match item {
-            Ok(event) => event,
-            Err(e) => {
-                warn!(error = %e, "namespace watch failed; retrying");
-                return Streams::Keep;
-            }
-        };
-        match event {
-            Event::Init => self.namespaces_relist = Some(BTreeSet::new()),
-            Event::InitApply(ns) => {
-                self.namespace_policy_changed(&ns);
-                if let Some(seen) = &mut self.namespaces_relist {
-                    seen.insert(ns.name_any());
-                }
-            }
-            Event::InitDone => {
-                let seen = self.namespaces_relist.take().unwrap_or_default();
-                return self.set_namespaces(seen);
-            }
-            Event::Apply(ns) => {
-                self.namespace_policy_changed(&ns);
-                let mut set = self.namespaces.clone().unwrap_or_default();
-                set.insert(ns.name_any());
-                return self.set_namespaces(set);
-            }
-            Event::Delete(ns) => {
-                let mut set = self.namespaces.clone().unwrap_or_default();
-                set.remove(&ns.name_any());
-                return self.set_namespaces(set);
-            }
-        }
-        Streams::Keep
-    }
-
-    /// Records a namespace's policy annotations; when they changed, its held workloads
-    /// are looked at again (a removed pause rolls what is pending, once).
-    fn namespace_policy_changed(&mut self, ns: &Namespace) {
-        let name = ns.name_any();
-        let keys = &self.index.options().keys;
-        let policy = Annotated::read(keys, ns.metadata.annotations.as_ref());
-        if self.namespace_policy.get(&name) != Some(&policy) {
-            self.namespace_policy.insert(name.clone(), policy);
-            self.scheduler
-                .release_where(|k| k.namespace == name, Instant::now());
-        }
-    }
-
-    fn set_namespaces(&mut self, now: BTreeSet<String>) -> Streams {
-        self.namespace_policy.retain(|ns, _| now.contains(ns));
-        let before = self.namespaces.replace(now.clone());
-        let dropped = self.index.retain_namespaces(|ns| now.contains(ns));
-        for key in &dropped {
-            self.forget(key);
-        }
-        let added = before.is_none_or(|b| now.iter().any(|ns| !b.contains(ns)));
-        if added {
-            info!(
-                namespaces = now.len(),
-                "opted-in namespaces changed; listing workloads and ConfigMaps"
-            );
-            self.live = false;
-            return Streams::Restart;
-        }
-        Streams::Keep
-    }
-
     async fn on_workload(&mut self, kind: WorkloadKind, item: Item<Workload>) {
         let event = match item {
             Ok(event) => event,
@@ -271,18 +202,13 @@ impl Controller {
             self.metrics.watch_kind_unavailable(kind.kind(), false);
         }
         match event {
-            Event::Init => {
-                self.workloads_relist.insert(kind, HashSet::new());
-                self.live = false;
-            }
+            Event::Init => self.workloads_relist.start(kind),
             Event::InitApply(w) | Event::Apply(w) => {
                 if !self.watched(w.metadata().namespace.as_deref()) {
                     return;
                 }
                 let key = key_of(&w);
-                if let Some(seen) = self.workloads_relist.get_mut(&kind) {
-                    seen.insert(key.clone());
-                }
+                self.workloads_relist.seen(&kind, &key);
                 let policy_before = self.index.policy(&key).cloned();
                 let missing = self.index.apply_workload(w);
                 for _ in 0..self.index.take_over_limit() {
@@ -303,9 +229,8 @@ impl Controller {
                 self.forget(&key);
             }
             Event::InitDone => {
-                let seen = self.workloads_relist.remove(&kind).unwrap_or_default();
-                let gone = self.index.workload_keys().into_iter();
-                for key in gone.filter(|k| k.kind == kind && !seen.contains(k)) {
+                let held = self.index.workload_keys().into_iter().filter(|k| k.kind == kind);
+                for key in self.workloads_relist.gone(&kind, held) {
                     self.index.remove_workload(&key);
                     self.forget(&key);
                 }
@@ -335,7 +260,7 @@ impl Controller {
                 "the API server does not serve this workload kind (is its CRD installed?); retrying with backoff");
             self.metrics.watch_kind_unavailable(kind.kind(), true);
         }
-        if self.workloads_relist.remove(&kind).is_some() {
+        if self.workloads_relist.abandon(&kind) {
             let gone = self.index.workload_keys().into_iter();
             for key in gone.filter(|k| k.kind == kind) {
                 self.index.remove_workload(&key);
@@ -350,18 +275,12 @@ impl Controller {
             Err(e) => return warn!(kind = kind.kind(), error = %e, "watch failed; retrying"),
         };
         let affected = match event {
-            Event::Init => {
-                self.sources_relist.insert(kind, HashSet::new());
-                self.live = false;
-                return;
-            }
+            Event::Init => return self.sources_relist.start(kind),
             Event::InitApply(version) | Event::Apply(version) => {
                 if !self.watched(Some(&version.key.0)) || !self.index.is_referenced(&version.key) {
                     return;
                 }
-                if let Some(seen) = self.sources_relist.get_mut(&kind) {
-                    seen.insert(version.key.clone());
-                }
+                self.sources_relist.seen(&kind, &version.key);
                 self.unread.remove(&version.key);
                 if self.index.needs_read(&version.key, &version.resource_version) {
                     self.read_sources(vec![version.key]).await;
@@ -373,10 +292,9 @@ impl Controller {
                 self.index.remove_source(&version.key)
             }
             Event::InitDone => {
-                let seen = self.sources_relist.remove(&kind).unwrap_or_default();
-                let keys = self.index.source_keys();
-                for key in keys.iter().filter(|k| k.1.0 == kind && !seen.contains(*k)) {
-                    self.index.remove_source(key);
+                let held = self.index.source_keys().into_iter().filter(|k| k.1.0 == kind);
+                for key in self.sources_relist.gone(&kind, held) {
+                    self.index.remove_source(&key);
                 }
                 return;
             }
@@ -386,10 +304,13 @@ impl Controller {
 
     async fn check_live(&mut self, sources_started: bool) {
         let synced = self.namespaces.is_some()
-            && self.workloads_relist.is_empty()
+            && self.workloads_relist.done()
             && sources_started
-            && self.sources_relist.is_empty();
-        if synced && !self.live {
+            && self.sources_relist.done();
+        if !synced {
+            // A (re)list started since the last look: nothing rolls until it is done.
+            self.live = false;
+        } else if !self.live {
             // Sources a workload started to reference during a relist, not read since.
             let unread = std::mem::take(&mut self.unread);
             self.read_sources(unread.into_iter().collect()).await;

@@ -10,7 +10,6 @@ mod drift;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use tracing::warn;
 
 pub use self::drift::{Drift, WorkloadDrift};
@@ -293,14 +292,10 @@ impl Index {
         out
     }
 
-    /// Records a ConfigMap event; see [`Index::apply_source`].
-    pub fn apply_configmap(&mut self, cm: ConfigMap) -> Vec<WorkloadKey> {
+    /// Records a ConfigMap as read; see [`Index::apply_source`].
+    #[cfg(test)]
+    pub fn apply_configmap(&mut self, cm: k8s_openapi::api::core::v1::ConfigMap) -> Vec<WorkloadKey> {
         self.apply_source(SourceKind::ConfigMap, Object::ConfigMap(cm))
-    }
-
-    /// Records a Secret event; see [`Index::apply_source`].
-    pub fn apply_secret(&mut self, secret: Secret) -> Vec<WorkloadKey> {
-        self.apply_source(SourceKind::Secret, Object::Secret(secret))
     }
 
     /// Records a source as read: digests every selection in use (through the admission

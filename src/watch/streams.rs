@@ -185,20 +185,19 @@ pub fn namespaces(client: &Client, selector: &str) -> BoxStream<'static, Item<Na
 /// controller keeps only opted-in ones), merged.
 pub fn sources(client: &Client, scope: &Scope, secrets: bool) -> BoxStream<'static, SourceItem> {
     let config = || watcher::Config::default().page_size(SOURCE_PAGE_SIZE);
-    let configmaps = watch::<PartialObjectMeta<ConfigMap>>(client, scope, config())
-        .filter_map(|e| {
-            let item = lift_valid(e, |m| version(SourceKind::ConfigMap, m));
-            futures::future::ready(item.map(|item| (SourceKind::ConfigMap, item)))
-        })
-        .boxed();
+    let configmaps = lifted(
+        watch::<PartialObjectMeta<ConfigMap>>(client, scope, config()),
+        SourceKind::ConfigMap,
+        |m| version(SourceKind::ConfigMap, m),
+    );
     if !secrets {
         return configmaps;
     }
-    let secrets = watch::<PartialObjectMeta<Secret>>(client, scope, config().fields(SECRET_FIELD_SELECTOR))
-        .filter_map(|e| {
-            let item = lift_valid(e, |m| version(SourceKind::Secret, m));
-            futures::future::ready(item.map(|item| (SourceKind::Secret, item)))
-        });
+    let secrets = lifted(
+        watch::<PartialObjectMeta<Secret>>(client, scope, config().fields(SECRET_FIELD_SELECTOR)),
+        SourceKind::Secret,
+        |m| version(SourceKind::Secret, m),
+    );
     futures::stream::select(configmaps, secrets).boxed()
 }
 
@@ -220,15 +219,15 @@ pub fn workloads(client: &Client, scope: &Scope, kinds: &WorkloadKinds) -> BoxSt
     for kind in kinds.iter() {
         let tag = move |item| (kind, item);
         streams.push(match kind {
-            WorkloadKind::DEPLOYMENT => watch::<Deployment>(client, scope, config())
-                .map(move |e| tag(lift(e, Workload::Deployment)))
-                .boxed(),
-            WorkloadKind::STATEFUL_SET => watch::<StatefulSet>(client, scope, config())
-                .map(move |e| tag(lift(e, Workload::StatefulSet)))
-                .boxed(),
-            WorkloadKind::DAEMON_SET => watch::<DaemonSet>(client, scope, config())
-                .map(move |e| tag(lift(e, Workload::DaemonSet)))
-                .boxed(),
+            WorkloadKind::DEPLOYMENT => lifted(watch::<Deployment>(client, scope, config()), kind, |w| {
+                Some(Workload::Deployment(w))
+            }),
+            WorkloadKind::STATEFUL_SET => lifted(watch::<StatefulSet>(client, scope, config()), kind, |w| {
+                Some(Workload::StatefulSet(w))
+            }),
+            WorkloadKind::DAEMON_SET => lifted(watch::<DaemonSet>(client, scope, config()), kind, |w| {
+                Some(Workload::DaemonSet(w))
+            }),
             _ => watch_dynamic(client, scope, kind, config())
                 .filter_map(move |e| futures::future::ready(configured(kind, e).map(tag)))
                 .boxed(),
@@ -253,11 +252,7 @@ fn configured(kind: WorkloadKind, item: Item<DynamicObject>) -> Option<Item<Work
                 template: Default::default(),
             })))
         }
-        Event::Apply(k) => Event::Apply(decode(kind, k)?),
-        Event::Delete(k) => Event::Delete(decode(kind, k)?),
-        Event::Init => Event::Init,
-        Event::InitApply(k) => Event::InitApply(decode(kind, k)?),
-        Event::InitDone => Event::InitDone,
+        event => map_event(event, |k| decode(kind, k))?,
     };
     Some(Ok(event))
 }
@@ -272,76 +267,39 @@ fn decode(kind: WorkloadKind, object: DynamicObject) -> Option<Workload> {
         .flatten()
 }
 
-fn lift<K, T>(item: Item<K>, wrap: fn(K) -> T) -> Item<T> {
-    item.map(|event| match event {
-        Event::Apply(k) => Event::Apply(wrap(k)),
-        Event::Delete(k) => Event::Delete(wrap(k)),
-        Event::Init => Event::Init,
-        Event::InitApply(k) => Event::InitApply(wrap(k)),
-        Event::InitDone => Event::InitDone,
-    })
-}
-
-/// [`lift`] for a `wrap` that may refuse an object: the events of refused objects are dropped.
-fn lift_valid<K, T>(item: Item<K>, wrap: fn(K) -> Option<T>) -> Option<Item<T>> {
-    let Ok(event) = item else {
-        return item.err().map(Err);
-    };
-    let event = match event {
+/// `event` with its object turned into a `T` by `wrap`; `None` when `wrap` refuses it.
+fn map_event<K, T>(event: Event<K>, wrap: impl FnOnce(K) -> Option<T>) -> Option<Event<T>> {
+    Some(match event {
         Event::Apply(k) => Event::Apply(wrap(k)?),
         Event::Delete(k) => Event::Delete(wrap(k)?),
         Event::Init => Event::Init,
         Event::InitApply(k) => Event::InitApply(wrap(k)?),
         Event::InitDone => Event::InitDone,
-    };
-    Some(Ok(event))
+    })
+}
+
+/// The items of `stream` tagged with `tag`, their objects turned into `T` by `wrap`; the
+/// events of objects `wrap` refuses are dropped.
+fn lifted<K, T, G>(
+    stream: BoxStream<'static, Item<K>>,
+    tag: G,
+    wrap: impl Fn(K) -> Option<T> + Send + 'static,
+) -> BoxStream<'static, (G, Item<T>)>
+where
+    K: Send + 'static,
+    T: Send + 'static,
+    G: Copy + Send + 'static,
+{
+    stream
+        .filter_map(move |item| {
+            let item = match item {
+                Ok(event) => map_event(event, &wrap).map(Ok),
+                Err(e) => Some(Err(e)),
+            };
+            futures::future::ready(item.map(|item| (tag, item)))
+        })
+        .boxed()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn stream(events: Vec<Event<u32>>) -> BoxStream<'static, Item<u32>> {
-        futures::stream::iter(events.into_iter().map(Ok)).boxed()
-    }
-
-    #[tokio::test]
-    async fn per_namespace_streams_look_like_one_watch_and_a_later_relist_is_updates() {
-        let a = stream(vec![Event::Init, Event::InitApply(1), Event::InitDone]);
-        let b = stream(vec![
-            Event::Init,
-            Event::InitApply(2),
-            Event::InitDone,
-            Event::Apply(3),
-            // b relists after 410 Gone: the controller must not take 1 as deleted.
-            Event::Init,
-            Event::InitApply(4),
-            Event::InitDone,
-        ]);
-        let merged: Vec<String> = merge_relists(vec![a, b])
-            .map(|item| match item.expect("ok") {
-                Event::Init => "init".to_owned(),
-                Event::InitApply(n) => format!("list {n}"),
-                Event::InitDone => "done".to_owned(),
-                Event::Apply(n) => format!("apply {n}"),
-                Event::Delete(n) => format!("delete {n}"),
-            })
-            .collect()
-            .await;
-        let at = |what: &str| {
-            merged
-                .iter()
-                .position(|m| m == what)
-                .unwrap_or_else(|| panic!("{what}: {merged:?}"))
-        };
-        assert_eq!(merged.iter().filter(|m| *m == "init").count(), 1, "{merged:?}");
-        assert_eq!(merged.iter().filter(|m| *m == "done").count(), 1, "{merged:?}");
-        assert_eq!(at("init"), 0);
-        assert!(
-            at("done") > at("list 1") && at("done") > at("list 2"),
-            "{merged:?}"
-        );
-        assert!(at("apply 4") > at("done"), "{merged:?}");
-        assert!(merged.contains(&"apply 3".to_owned()));
-    }
-}
+mod tests;

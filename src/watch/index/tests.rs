@@ -1,4 +1,4 @@
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::{apps::v1::Deployment, core::v1::ConfigMap};
 use serde_json::{Value, json};
 
 use super::*;

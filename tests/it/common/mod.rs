@@ -101,6 +101,7 @@ impl Webhook {
         let dir = tempfile::tempdir().expect("tempdir");
         let certs = opts.tls.clone().unwrap_or_else(|| certs(dir.path()));
         let store = Arc::new(CertStore::load(certs.cert.clone(), certs.key.clone()).expect("load certs"));
+        let metrics = Arc::new(confighash::metrics::Metrics::for_source(&opts.source));
         let config = ServerConfig {
             listen: "127.0.0.1:0".parse().expect("addr"),
             metrics_listen: "127.0.0.1:0".parse().expect("addr"),
@@ -111,6 +112,7 @@ impl Webhook {
             max_body_bytes: opts.max_body_bytes,
             drain_timeout: opts.drain_timeout,
             limits: opts.limits,
+            metrics,
         };
         let server = Server::bind(config).await.expect("bind");
         let (addr, ops) = (server.webhook_addr(), server.ops_addr());
