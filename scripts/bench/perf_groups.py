@@ -6,7 +6,7 @@ import sys
 
 RULES = [
     ("SHA-256", r"sha2|sha256"),
-    ("allocator (malloc/free)", r"malloc|_int_free|cfree|unlink_chunk|realloc|consolidate|tcache|__libc_free"),
+    ("allocator (malloc/free)", r"malloc|_int_free|cfree|unlink_chunk|realloc|consolidate|tcache|__libc_free|\b_?mi_|mimalloc"),
     ("memcpy/memmove/memcmp", r"memmove|memcpy|memcmp|memset"),
     ("BTreeMap", r"btree"),
     ("serde / serde_json", r"serde|from_utf8|itoa|ryu"),
