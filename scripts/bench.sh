@@ -197,7 +197,7 @@ step_profile() {
     perf report -i "$OUT/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null >"$OUT/perf-report.txt"
     python3 "$ROOT/scripts/bench/perf_groups.py" <"$OUT/perf-report.txt" | tee -a "$OUT/profile.txt"
     # The heaviest symbols themselves, for what the groups hide.
-    grep -E '^ +[0-9.]+%' "$OUT/perf-report.txt" | head -25 | sed 's/^ */TOP /' | tee -a "$OUT/profile.txt"
+    awk '/^ +[0-9.]+%/ && n++ < 25' "$OUT/perf-report.txt" | sed -E 's/^ +/TOP /; s/[ -]+$//' | tee -a "$OUT/profile.txt"
     stop "$SERVER"
 }
 

@@ -18,6 +18,11 @@ def fmt(xs, unit="", digits=3):
     return f"{median(xs):.{digits}g}{unit}{spread}"
 
 
+def fmt_int(xs):
+    spread = f" ({min(xs):,.0f}–{max(xs):,.0f})" if len(xs) > 1 else ""
+    return f"{median(xs):,.0f}{spread}"
+
+
 def kv(line):
     return dict(p.split("=", 1) for p in line.split() if "=" in p)
 
@@ -122,7 +127,7 @@ def ratio():
             errors = int(sum(col("errors")) + sum(col("non2xx")))
             ratio_cols = ("-", "-") if target == "nginx" else (
                 f"**{median(ratios):.3f}**", ", ".join(f"{x:.3f}" for x in ratios))
-            print(f"| {body} | {target} | {fmt(col('throughput'), digits=4)} | {ratio_cols[0]} | {ratio_cols[1]} | "
+            print(f"| {body} | {target} | {fmt_int(col('throughput'))} | {ratio_cols[0]} | {ratio_cols[1]} | "
                   f"{fmt(col('p50_ms'))} | {fmt(col('p99_ms'))} | {fmt(cpu)} | {fmt(client)} | {errors} | "
                   f"{fmt(rss.get(target, []))} |")
     print()
