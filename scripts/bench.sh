@@ -14,20 +14,22 @@
 #   fuzz     each cargo-fuzz target for SECONDS (only with --fuzz SECONDS)
 #
 # usage: scripts/bench.sh [--runs N] [--duration SECONDS] [--fuzz SECONDS] [core|load|cluster|profile|fuzz ...]
-#        scripts/bench.sh ratio --bin NAME=PATH [--bin NAME=PATH ...] [--rounds N] [--duration SECONDS]
+#        scripts/bench.sh ratio --bin NAME=PATH [--bin NAME=PATH ...] [--rounds N] [--duration SECONDS] [--fixtures DIR]
 # --bin picks the server binaries of `ratio` (default: current=target/release/confighash, built
 # first) and of `profile` (the first one). --rounds is --runs. --no-wait measures at once
 # instead of waiting for other builds to finish (the load average is recorded either way).
+# --fixtures DIR makes `ratio` reuse the certificate and ConfigMaps of an earlier run (written
+# by `cargo bench --bench load -- fixtures DIR`) instead of building the load generator.
 # Results go to target/bench-results/ (override with BENCH_OUT). Only 127.0.0.1 is used;
 # every server started here is stopped on exit.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 
-RUNS=3 DURATION=20 FUZZ=0 CONNECTIONS=16 PORT=18443 NGINX_PORT=18444 OPS_PORT=19090 WARMUP=2 WAIT=1
+RUNS=3 DURATION=20 FUZZ=0 CONNECTIONS=16 PORT=18443 NGINX_PORT=18444 OPS_PORT=19090 WARMUP=2 WAIT=1 FIXTURES=
 STEPS=() BINS=()
 usage() {
-    echo "usage: $0 [--runs|--rounds N] [--duration S] [--fuzz S] [--bin NAME=PATH ...] [--no-wait]" \
+    echo "usage: $0 [--runs|--rounds N] [--duration S] [--fuzz S] [--bin NAME=PATH ...] [--no-wait] [--fixtures DIR]" \
         "[core|load|cluster|profile|ratio|fuzz ...]" >&2
     exit 2
 }
@@ -38,6 +40,7 @@ while (($#)); do
         --fuzz) FUZZ=$2; shift 2 ;;
         --bin) [[ ${2:-} == [a-zA-Z0-9]*=?* && $2 != nginx=* ]] || usage; BINS+=("$2"); shift 2 ;;
         --no-wait) WAIT=0; shift ;;
+        --fixtures) FIXTURES=$(realpath "$2"); shift 2 ;;
         core | load | cluster | profile | ratio | fuzz) STEPS+=("$1"); shift ;;
         *) usage ;;
     esac
@@ -76,6 +79,16 @@ cpu_ticks() {
     echo "$total"
 }
 peak_rss() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+# A server already listening on one of our ports would be measured in place of ours.
+ensure_free() {
+    local port
+    for port in "$@"; do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "port $port is already in use on 127.0.0.1: stop what listens there first" >&2
+            exit 1
+        fi
+    done
+}
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done; echo "port $1 did not open" >&2; exit 1; }
 
 loadgen() { cargo bench --quiet --locked --bench load -- "$@"; }
@@ -91,6 +104,7 @@ step_core() {
 
 # Starts BINARY (default: this checkout's release build), logging to LOG.
 start_server() {
+    ensure_free "$PORT" "$OPS_PORT"
     "${1:-$ROOT/target/release/confighash}" serve --listen "127.0.0.1:$PORT" --metrics-listen "127.0.0.1:$OPS_PORT" \
         --tls-cert "$FIXTURES/certs/tls.crt" --tls-key "$FIXTURES/certs/tls.key" \
         --configmaps-from "$FIXTURES/configmaps" 2>"${2:-$OUT/server.log}" &
@@ -113,6 +127,7 @@ start_nginx() {
     mkdir -p "$dir/body"
     sed -e "s|@DIR@|$dir|g" -e "s|@CERTS@|$FIXTURES/certs|g" -e "s|@PORT@|$NGINX_PORT|g" \
         "$ROOT/scripts/bench/nginx.conf.in" >"$dir/nginx.conf"
+    ensure_free "$NGINX_PORT"
     nginx -c "$dir/nginx.conf" -p "$dir" -g 'daemon off;' &
     NGINX=$!
     PIDS+=("$NGINX")
@@ -242,10 +257,15 @@ step_ratio() {
         if [[ $path == "$ROOT/target/release/confighash" ]]; then cargo build --release --locked; fi
         [[ -x $path ]] || { echo "--bin $spec: no executable at $path" >&2; exit 1; }
     done
-    cargo bench --locked --bench load --no-run
-    FIXTURES=$OUT/fixtures
-    loadgen fixtures "$FIXTURES"
+    if [[ -n $FIXTURES ]]; then
+        [[ -f $FIXTURES/certs/tls.crt && -d $FIXTURES/configmaps ]] || { echo "--fixtures $FIXTURES: no certs/ or configmaps/" >&2; exit 1; }
+    else
+        cargo bench --locked --bench load --no-run
+        FIXTURES=$OUT/fixtures
+        loadgen fixtures "$FIXTURES"
+    fi
     : >"$OUT/ratio.txt"
+    echo "FIXTURES dir=$FIXTURES" | tee -a "$OUT/ratio.txt"
     for spec in "${BINS[@]}"; do
         path=$(realpath "${spec#*=}")
         echo "BIN name=${spec%%=*} path=$path sha256=$(sha256sum "$path" | cut -c1-16)" | tee -a "$OUT/ratio.txt"
