@@ -19,17 +19,25 @@ pub fn review(update: &[u8]) -> Vec<u8> {
     let edits = [
         (
             r#""configMap":{"name":"web-config","defaultMode":420}"#.to_owned(),
-            format!(r#""configMap":{{"name":"web-config","items":[{{"key":"{KEY}","path":"app.conf"}}],"defaultMode":420}}"#),
+            format!(
+                r#""configMap":{{"name":"web-config","items":[{{"key":"{KEY}","path":"app.conf"}}],"defaultMode":420}}"#
+            ),
         ),
         (
             r#"\"configMap\":{\"name\":\"web-config\"}"#.to_owned(),
-            format!(r#"\"configMap\":{{\"name\":\"web-config\",\"items\":[{{\"key\":\"{KEY}\",\"path\":\"app.conf\"}}]}}"#),
+            format!(
+                r#"\"configMap\":{{\"name\":\"web-config\",\"items\":[{{\"key\":\"{KEY}\",\"path\":\"app.conf\"}}]}}"#
+            ),
         ),
     ];
     let mut out = text.to_owned();
     for (from, to) in edits {
         // object and oldObject (or their two last-applied configurations): exactly twice.
-        assert_eq!(out.matches(&from).count(), 2, "the UPDATE review changed shape: {from}");
+        assert_eq!(
+            out.matches(&from).count(),
+            2,
+            "the UPDATE review changed shape: {from}"
+        );
         out = out.replace(&from, &to);
     }
     out.into_bytes()

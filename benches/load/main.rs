@@ -94,8 +94,12 @@ fn main() {
                 "web-config has no key {}",
                 items::KEY
             );
-            items::write(&dir.join("reviews"), support::UPDATE, env!("CARGO_MANIFEST_DIR").as_ref())
-                .unwrap_or_else(|e| panic!("items review: {e}"));
+            items::write(
+                &dir.join("reviews"),
+                support::UPDATE,
+                env!("CARGO_MANIFEST_DIR").as_ref(),
+            )
+            .unwrap_or_else(|e| panic!("items review: {e}"));
         }
         Command::Rate(args) => rate(args),
         Command::Cluster(args) => cluster::run(args),
