@@ -187,12 +187,13 @@ step_cluster() {
 step_profile() {
     command -v perf >/dev/null || { log "profile skipped: perf is not installed"; return; }
     ensure_tools
-    cargo build --release --locked
+    local bin=$ROOT/target/release/confighash
+    ((${#BINS[@]})) && bin=$(realpath -m "${BINS[0]#*=}")
+    if [[ $bin == "$ROOT/target/release/confighash" ]]; then cargo build --release --locked; fi
+    [[ -x $bin ]] || { echo "--bin ${BINS[0]}: no executable at $bin" >&2; exit 1; }
     cargo bench --locked --bench load --no-run
     FIXTURES=$OUT/fixtures
     loadgen fixtures "$FIXTURES"
-    local bin=$ROOT/target/release/confighash
-    ((${#BINS[@]})) && bin=$(realpath "${BINS[0]#*=}")
     wait_idle "profile"
     echo "PROFILE binary: $bin" | tee "$OUT/profile.txt"
     start_server "$bin"
@@ -203,16 +204,20 @@ step_profile() {
     after=$(awk '{ sub(/.*\) /, ""); print $12, $13 }' "/proc/$SERVER/stat")
     echo "$before $after" | awk '{ printf "PROFILE at 500/s: user %d ticks, system %d ticks (%.0f%% system)\n",
         $3 - $1, $4 - $2, 100 * ($4 - $2) / ($3 - $1 + $4 - $2) }' | tee -a "$OUT/profile.txt"
-    BODY=$ROOT/benches/data/update-review.json wrk -t1 -c"$CONNECTIONS" -d"$((DURATION + 2))s" \
+    BODY=$ROOT/benches/data/update-review.json wrk -t1 -c"$CONNECTIONS" -d"$((DURATION + 8))s" \
         -s "$ROOT/scripts/bench/post.lua" "https://127.0.0.1:$PORT/mutate?timeout=10s" >/dev/null &
     local wrk=$!
     sleep 1
     perf record -q -F 1999 -p "$SERVER" -o "$OUT/perf.data" -- sleep "$DURATION" 2>/dev/null
+    # Then 5 s with call graphs (DWARF unwinding: the release build has no frame pointers), to
+    # tell which stage of an admission the allocator and memcpy time belongs to.
+    perf record -q -F 499 --call-graph dwarf,8192 -p "$SERVER" -o "$OUT/perf-graph.data" -- sleep 5 2>/dev/null
     wait "$wrk"
     perf report -i "$OUT/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null >"$OUT/perf-report.txt"
     python3 "$ROOT/scripts/bench/perf_groups.py" <"$OUT/perf-report.txt" | tee -a "$OUT/profile.txt"
     # The heaviest symbols themselves, for what the groups hide.
     awk '/^ +[0-9.]+%/ && n++ < 25' "$OUT/perf-report.txt" | sed -E 's/^ +/TOP /; s/[ -]+$//' | tee -a "$OUT/profile.txt"
+    perf script -i "$OUT/perf-graph.data" 2>/dev/null | python3 "$ROOT/scripts/bench/perf_stages.py" | tee -a "$OUT/profile.txt"
     stop "$SERVER"
 }
 
