@@ -6,24 +6,43 @@
 #            answering a static 200 over the same certificate, with the same wrk settings
 #   cluster  the cluster source against the fake API server
 #   profile  where the server's CPU goes: user/system split at 500/s, perf at saturation
+#   ratio    saturation against nginx in one run: each round runs nginx answering a static 200,
+#            then every --bin in turn, on the same certificate, connections and bodies (the
+#            13 KB UPDATE, and the UPDATE that mounts one key of the 100 KiB ConfigMap
+#            through `items`); reports requests/s, the ratio to that round's nginx, server
+#            and client CPU per request, peak RSS, and whether every binary answered the same bytes
 #   fuzz     each cargo-fuzz target for SECONDS (only with --fuzz SECONDS)
 #
 # usage: scripts/bench.sh [--runs N] [--duration SECONDS] [--fuzz SECONDS] [core|load|cluster|profile|fuzz ...]
+#        scripts/bench.sh ratio --bin NAME=PATH [--bin NAME=PATH ...] [--rounds N] [--duration SECONDS] [--fixtures DIR]
+# --bin picks the server binaries of `ratio` (default: current=target/release/confighash, built
+# first) and of `profile` (the first one). --rounds is --runs. --no-wait measures at once
+# instead of waiting for other builds to finish (the load average is recorded either way).
+# --fixtures DIR makes `ratio` reuse the certificate and ConfigMaps of an earlier run (written
+# by `cargo bench --bench load -- fixtures DIR`) instead of building the load generator.
 # Results go to target/bench-results/ (override with BENCH_OUT). Only 127.0.0.1 is used;
 # every server started here is stopped on exit.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 
-RUNS=3 DURATION=20 FUZZ=0 CONNECTIONS=16 PORT=18443 NGINX_PORT=18444 OPS_PORT=19090
-STEPS=()
+RUNS=3 DURATION=20 FUZZ=0 CONNECTIONS=16 PORT=18443 NGINX_PORT=18444 OPS_PORT=19090 WARMUP=2 WAIT=1 FIXTURES=
+STEPS=() BINS=()
+usage() {
+    echo "usage: $0 [--runs|--rounds N] [--duration S] [--fuzz S] [--bin NAME=PATH ...] [--no-wait] [--fixtures DIR]" \
+        "[core|load|cluster|profile|ratio|fuzz ...]" >&2
+    exit 2
+}
 while (($#)); do
     case $1 in
-        --runs) RUNS=$2; shift 2 ;;
+        --runs | --rounds) RUNS=$2; shift 2 ;;
         --duration) DURATION=$2; shift 2 ;;
         --fuzz) FUZZ=$2; shift 2 ;;
-        core | load | cluster | profile | fuzz) STEPS+=("$1"); shift ;;
-        *) echo "usage: $0 [--runs N] [--duration S] [--fuzz S] [core|load|cluster|profile|fuzz ...]" >&2; exit 2 ;;
+        --bin) [[ ${2:-} == [a-zA-Z0-9]*=?* && $2 != nginx=* ]] || usage; BINS+=("$2"); shift 2 ;;
+        --no-wait) WAIT=0; shift ;;
+        --fixtures) FIXTURES=$(realpath "$2"); shift 2 ;;
+        core | load | cluster | profile | ratio | fuzz) STEPS+=("$1"); shift ;;
+        *) usage ;;
     esac
 done
 ((${#STEPS[@]})) || STEPS=(core load cluster profile fuzz)
@@ -41,7 +60,7 @@ log() { printf '\n==> %s\n' "$*" >&2; }
 # and record the load average next to every measurement.
 wait_idle() {
     local waited=0
-    while pgrep -x rustc >/dev/null && ((waited < 600)); do sleep 10; waited=$((waited + 10)); done
+    while ((WAIT)) && pgrep -x rustc >/dev/null && ((waited < 600)); do sleep 10; waited=$((waited + 10)); done
     ((waited < 600)) || echo "$(date -u +%FT%TZ) $1: gave up waiting for rustc after 600 s" >>"$OUT/uptime.log"
     echo "$(date -u +%FT%TZ) $1: $(uptime)" >>"$OUT/uptime.log"
 }
@@ -60,6 +79,16 @@ cpu_ticks() {
     echo "$total"
 }
 peak_rss() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+# A server already listening on one of our ports would be measured in place of ours.
+ensure_free() {
+    local port
+    for port in "$@"; do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "port $port is already in use on 127.0.0.1: stop what listens there first" >&2
+            exit 1
+        fi
+    done
+}
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done; echo "port $1 did not open" >&2; exit 1; }
 
 loadgen() { cargo bench --quiet --locked --bench load -- "$@"; }
@@ -73,10 +102,12 @@ step_core() {
     done
 }
 
+# Starts BINARY (default: this checkout's release build), logging to LOG.
 start_server() {
-    "$ROOT/target/release/confighash" serve --listen "127.0.0.1:$PORT" --metrics-listen "127.0.0.1:$OPS_PORT" \
+    ensure_free "$PORT" "$OPS_PORT"
+    "${1:-$ROOT/target/release/confighash}" serve --listen "127.0.0.1:$PORT" --metrics-listen "127.0.0.1:$OPS_PORT" \
         --tls-cert "$FIXTURES/certs/tls.crt" --tls-key "$FIXTURES/certs/tls.key" \
-        --configmaps-from "$FIXTURES/configmaps" 2>"$OUT/server.log" &
+        --configmaps-from "$FIXTURES/configmaps" 2>"${2:-$OUT/server.log}" &
     SERVER=$!
     PIDS+=("$SERVER")
     wait_port "$PORT"
@@ -96,6 +127,7 @@ start_nginx() {
     mkdir -p "$dir/body"
     sed -e "s|@DIR@|$dir|g" -e "s|@CERTS@|$FIXTURES/certs|g" -e "s|@PORT@|$NGINX_PORT|g" \
         "$ROOT/scripts/bench/nginx.conf.in" >"$dir/nginx.conf"
+    ensure_free "$NGINX_PORT"
     nginx -c "$dir/nginx.conf" -p "$dir" -g 'daemon off;' &
     NGINX=$!
     PIDS+=("$NGINX")
@@ -155,28 +187,114 @@ step_cluster() {
 step_profile() {
     command -v perf >/dev/null || { log "profile skipped: perf is not installed"; return; }
     ensure_tools
-    cargo build --release --locked
+    local bin=$ROOT/target/release/confighash
+    ((${#BINS[@]})) && bin=$(realpath -m "${BINS[0]#*=}")
+    if [[ $bin == "$ROOT/target/release/confighash" ]]; then cargo build --release --locked; fi
+    [[ -x $bin ]] || { echo "--bin ${BINS[0]}: no executable at $bin" >&2; exit 1; }
     cargo bench --locked --bench load --no-run
     FIXTURES=$OUT/fixtures
     loadgen fixtures "$FIXTURES"
     wait_idle "profile"
-    start_server
+    echo "PROFILE binary: $bin" | tee "$OUT/profile.txt"
+    start_server "$bin"
     local before after
     before=$(awk '{ sub(/.*\) /, ""); print $12, $13 }' "/proc/$SERVER/stat")
     loadgen rate --addr "127.0.0.1:$PORT" --ca "$FIXTURES/certs/ca.crt" --rate 500 --duration "${DURATION}s" \
         --connections "$CONNECTIONS" >/dev/null
     after=$(awk '{ sub(/.*\) /, ""); print $12, $13 }' "/proc/$SERVER/stat")
     echo "$before $after" | awk '{ printf "PROFILE at 500/s: user %d ticks, system %d ticks (%.0f%% system)\n",
-        $3 - $1, $4 - $2, 100 * ($4 - $2) / ($3 - $1 + $4 - $2) }' | tee "$OUT/profile.txt"
-    BODY=$ROOT/benches/data/update-review.json wrk -t1 -c"$CONNECTIONS" -d"$((DURATION + 2))s" \
+        $3 - $1, $4 - $2, 100 * ($4 - $2) / ($3 - $1 + $4 - $2) }' | tee -a "$OUT/profile.txt"
+    BODY=$ROOT/benches/data/update-review.json wrk -t1 -c"$CONNECTIONS" -d"$((DURATION + 8))s" \
         -s "$ROOT/scripts/bench/post.lua" "https://127.0.0.1:$PORT/mutate?timeout=10s" >/dev/null &
     local wrk=$!
     sleep 1
     perf record -q -F 1999 -p "$SERVER" -o "$OUT/perf.data" -- sleep "$DURATION" 2>/dev/null
+    # Then 5 s with call graphs (DWARF unwinding: the release build has no frame pointers), to
+    # tell which stage of an admission the allocator and memcpy time belongs to.
+    perf record -q -F 499 --call-graph dwarf,8192 -p "$SERVER" -o "$OUT/perf-graph.data" -- sleep 5 2>/dev/null
     wait "$wrk"
-    perf report -i "$OUT/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null \
-        | python3 "$ROOT/scripts/bench/perf_groups.py" | tee -a "$OUT/profile.txt"
+    perf report -i "$OUT/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null >"$OUT/perf-report.txt"
+    python3 "$ROOT/scripts/bench/perf_groups.py" <"$OUT/perf-report.txt" | tee -a "$OUT/profile.txt"
+    # The heaviest symbols themselves, for what the groups hide.
+    awk '/^ +[0-9.]+%/ && n++ < 25' "$OUT/perf-report.txt" | sed -E 's/^ +/TOP /; s/[ -]+$//' | tee -a "$OUT/profile.txt"
+    perf script -i "$OUT/perf-graph.data" 2>/dev/null | python3 "$ROOT/scripts/bench/perf_stages.py" | tee -a "$OUT/profile.txt"
     stop "$SERVER"
+}
+
+# The bodies of the ratio step, NAME:PATH. `fixtures` generates the second one as well and
+# checks that the checked-in copy is what it generates.
+RATIO_BODIES=(update:benches/data/update-review.json items:benches/data/update-items-review.json)
+
+# One wrk run of BODY against a server, after an unmeasured warm-up; prints its WRK line with
+# the server's CPU (pid and children) and wrk's own CPU over the measured run.
+wrk_measure() {
+    local label=$1 port=$2 pid=$3 body=$4 round=$5 before after client
+    local url="https://127.0.0.1:$port/mutate?timeout=10s"
+    BODY=$ROOT/${body#*:} wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" -s "$ROOT/scripts/bench/post.lua" "$url" >/dev/null
+    before=$(cpu_ticks "$pid")
+    # `times` in the subshell reports the CPU of its only child, wrk.
+    client=$( (BODY=$ROOT/${body#*:} wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" -s "$ROOT/scripts/bench/post.lua" \
+        "$url" >"$OUT/wrk.tmp"; times) \
+        | awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); print u[1] * 60 + u[2] + s[1] * 60 + s[2] }')
+    after=$(cpu_ticks "$pid")
+    echo "$(grep '^WRK' "$OUT/wrk.tmp") target=$label body=${body%%:*} round=$round" \
+        "cpu_ticks=$((after - before)) clk_tck=$(getconf CLK_TCK) client_cpu_s=$client"
+}
+
+# A server's exact answer to BODY, as its length and digest: every binary must give the same.
+answer() {
+    local label=$1 port=$2 body=$3 round=$4 status
+    status=$(curl -sS --cacert "$FIXTURES/certs/ca.crt" --resolve "localhost:$port:127.0.0.1" \
+        -H 'Content-Type: application/json' --data-binary "@$ROOT/${body#*:}" -o "$OUT/answer.tmp" \
+        -w '%{http_code}' "https://localhost:$port/mutate?timeout=10s")
+    echo "ANSWER target=$label body=${body%%:*} round=$round status=$status bytes=$(wc -c <"$OUT/answer.tmp")" \
+        "sha256=$(sha256sum "$OUT/answer.tmp" | cut -c1-16)"
+}
+
+# Saturation against nginx: per round nginx, then every --bin in the order given, each on
+# every body, so each ratio divides by the nginx run of the same round and body.
+step_ratio() {
+    ensure_tools
+    ((${#BINS[@]})) || BINS=("current=$ROOT/target/release/confighash")
+    local spec name path body round
+    for spec in "${BINS[@]}"; do
+        path=$(realpath -m "${spec#*=}")
+        if [[ $path == "$ROOT/target/release/confighash" ]]; then cargo build --release --locked; fi
+        [[ -x $path ]] || { echo "--bin $spec: no executable at $path" >&2; exit 1; }
+    done
+    if [[ -n $FIXTURES ]]; then
+        [[ -f $FIXTURES/certs/tls.crt && -d $FIXTURES/configmaps ]] || { echo "--fixtures $FIXTURES: no certs/ or configmaps/" >&2; exit 1; }
+    else
+        cargo bench --locked --bench load --no-run
+        FIXTURES=$OUT/fixtures
+        loadgen fixtures "$FIXTURES"
+    fi
+    : >"$OUT/ratio.txt"
+    echo "FIXTURES dir=$FIXTURES" | tee -a "$OUT/ratio.txt"
+    for spec in "${BINS[@]}"; do
+        path=$(realpath "${spec#*=}")
+        echo "BIN name=${spec%%=*} path=$path sha256=$(sha256sum "$path" | cut -c1-16)" | tee -a "$OUT/ratio.txt"
+    done
+    for round in $(seq "$RUNS"); do
+        wait_idle "ratio round $round"
+        log "ratio, round $round of $RUNS"
+        echo "ROUND round=$round load=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' /)" | tee -a "$OUT/ratio.txt"
+        start_nginx
+        for body in "${RATIO_BODIES[@]}"; do
+            wrk_measure nginx "$NGINX_PORT" "$NGINX" "$body" "$round" | tee -a "$OUT/ratio.txt"
+        done
+        stop "$NGINX"
+        for spec in "${BINS[@]}"; do
+            name=${spec%%=*}
+            start_server "$(realpath "${spec#*=}")" "$OUT/server-$name.log"
+            for body in "${RATIO_BODIES[@]}"; do
+                answer "$name" "$PORT" "$body" "$round" | tee -a "$OUT/ratio.txt"
+                wrk_measure "$name" "$PORT" "$SERVER" "$body" "$round" | tee -a "$OUT/ratio.txt"
+            done
+            echo "RSS target=$name round=$round peak_rss_kib=$(peak_rss "$SERVER")" | tee -a "$OUT/ratio.txt"
+            stop "$SERVER"
+        done
+    done
 }
 
 step_fuzz() {

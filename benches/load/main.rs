@@ -2,7 +2,7 @@
 //! `scripts/bench.sh`, or directly:
 //!
 //! ```text
-//! cargo bench --bench load -- fixtures DIR
+//! cargo bench --bench load -- fixtures DIR   # ConfigMaps, certificates, DIR/reviews
 //! cargo bench --bench load -- rate --addr 127.0.0.1:8443 --ca ca.crt --body benches/data/update-review.json \
 //!     --rate 500 --duration 20s --pid PID --core
 //! cargo bench --bench load -- cluster --rate 500 --duration 20s
@@ -12,6 +12,7 @@
 
 mod client;
 mod cluster;
+mod items;
 mod proc;
 #[path = "../support/mod.rs"]
 mod support;
@@ -36,7 +37,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Write the benchmark ConfigMaps (1, 10 and 100 KiB) into DIR/configmaps, for
-    /// --configmaps-from, and a CA and localhost certificate into DIR/certs.
+    /// --configmaps-from, a CA and localhost certificate into DIR/certs, and the UPDATE
+    /// review narrowed to one key of the 100 KiB ConfigMap into DIR/reviews.
     Fixtures { dir: PathBuf },
     /// Load a running server over keep-alive HTTPS.
     Rate(RateArgs),
@@ -86,6 +88,18 @@ fn main() {
         Command::Fixtures { dir } => {
             support::write_configmaps(&dir.join("configmaps")).expect("write ConfigMaps");
             confighash::tls::dev::generate(&dir.join("certs"), &[]).expect("write certificates");
+            let web_config = support::configmap("web-config", 100 << 10);
+            assert!(
+                web_config.data.is_some_and(|d| d.contains_key(items::KEY)),
+                "web-config has no key {}",
+                items::KEY
+            );
+            items::write(
+                &dir.join("reviews"),
+                support::UPDATE,
+                env!("CARGO_MANIFEST_DIR").as_ref(),
+            )
+            .unwrap_or_else(|e| panic!("items review: {e}"));
         }
         Command::Rate(args) => rate(args),
         Command::Cluster(args) => cluster::run(args),

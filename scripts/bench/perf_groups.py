@@ -6,7 +6,7 @@ import sys
 
 RULES = [
     ("SHA-256", r"sha2|sha256"),
-    ("allocator (malloc/free)", r"malloc|_int_free|cfree|unlink_chunk|realloc|consolidate|tcache|__libc_free"),
+    ("allocator (malloc/free)", r"malloc|_int_free|cfree|unlink_chunk|realloc|consolidate|tcache|__libc_free|\b_?mi_|mimalloc"),
     ("memcpy/memmove/memcmp", r"memmove|memcpy|memcmp|memset"),
     ("BTreeMap", r"btree"),
     ("serde / serde_json", r"serde|from_utf8|itoa|ryu"),
@@ -24,7 +24,8 @@ for line in sys.stdin:
     m = re.match(r"\s+([0-9.]+)%\s+(\S+)\s+(\[.\])\s+(.*)", line)
     if not m:
         continue
-    text = " ".join(m.group(2, 3, 4))
+    # The symbol and its [k]/[.] mark only: the binary's own file name says nothing about the code.
+    text = " ".join(m.group(3, 4))
     name = next((n for n, rx in RULES if re.search(rx, text, re.I)), f"other ({m.group(2)})")
     shares[name] += float(m.group(1))
 for name, share in shares.most_common():

@@ -18,6 +18,11 @@ def fmt(xs, unit="", digits=3):
     return f"{median(xs):.{digits}g}{unit}{spread}"
 
 
+def fmt_int(xs):
+    spread = f" ({min(xs):,.0f}–{max(xs):,.0f})" if len(xs) > 1 else ""
+    return f"{median(xs):,.0f}{spread}"
+
+
 def kv(line):
     return dict(p.split("=", 1) for p in line.split() if "=" in p)
 
@@ -83,6 +88,59 @@ def load():
     print()
 
 
+def ratio():
+    path = os.path.join(out, "ratio.txt")
+    if not os.path.exists(path):
+        return
+    bins, rounds, wrk, rss, answers = [], [], [], {}, {}
+    for line in open(path, encoding="utf-8"):
+        r = kv(line)
+        if line.startswith("BIN "):
+            bins.append(r)
+        elif line.startswith("ROUND "):
+            rounds.append(r)
+        elif line.startswith("WRK "):
+            wrk.append(r)
+        elif line.startswith("RSS "):
+            rss.setdefault(r["target"], []).append(float(r["peak_rss_kib"]) / 1024)
+        elif line.startswith("ANSWER "):
+            answers.setdefault(r["body"], {}).setdefault((r["status"], r["bytes"], r["sha256"]), set()).add(r["target"])
+    print(f"## Saturation against nginx (wrk, {len(rounds)} rounds; median, range in brackets)\n")
+    for b in bins:
+        print(f"- `{b['name']}`: {b['path']} (sha256 {b['sha256']}…)")
+    print(f"- 1-minute/5/15 load average at each round's start: {', '.join(r['load'] for r in rounds)}\n")
+    nginx = {(r["body"], r["round"]): float(r["throughput"]) for r in wrk if r["target"] == "nginx"}
+    print("| body | server | requests/s | ratio to nginx | ratio per round | p50 ms | p99 ms | "
+          "server CPU µs/req | wrk CPU µs/req | errors | peak RSS MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    targets = ["nginx"] + [b["name"] for b in bins]
+    for body in dict.fromkeys(r["body"] for r in wrk):
+        for target in targets:
+            rs = [r for r in wrk if r["body"] == body and r["target"] == target]
+            if not rs:
+                continue
+            col = lambda k: [float(r[k]) for r in rs]
+            per_req = lambda secs: [s * 1e6 / float(r["requests"]) for s, r in zip(secs, rs)]
+            cpu = per_req([float(r["cpu_ticks"]) / float(r["clk_tck"]) for r in rs])
+            client = per_req(col("client_cpu_s"))
+            ratios = [float(r["throughput"]) / nginx[(body, r["round"])] for r in rs if (body, r["round"]) in nginx]
+            errors = int(sum(col("errors")) + sum(col("non2xx")))
+            ratio_cols = ("-", "-") if target == "nginx" else (
+                f"**{median(ratios):.3f}**", ", ".join(f"{x:.3f}" for x in ratios))
+            print(f"| {body} | {target} | {fmt_int(col('throughput'))} | {ratio_cols[0]} | {ratio_cols[1]} | "
+                  f"{fmt(col('p50_ms'))} | {fmt(col('p99_ms'))} | {fmt(cpu)} | {fmt(client)} | {errors} | "
+                  f"{fmt(rss.get(target, []))} |")
+    print()
+    for body, groups in answers.items():
+        if len(groups) == 1:
+            (status, size, digest), who = next(iter(groups.items()))
+            print(f"- answers to `{body}`: identical from every binary (HTTP {status}, {size} bytes, sha256 {digest}…)")
+        else:
+            print(f"- answers to `{body}` DIFFER: " + "; ".join(
+                f"{', '.join(sorted(who))}: HTTP {st}, {n} bytes, sha256 {d}…" for (st, n, d), who in groups.items()))
+    print()
+
+
 def cluster():
     path = os.path.join(out, "cluster.txt")
     if not os.path.exists(path):
@@ -116,6 +174,7 @@ def fuzz():
 
 core()
 load()
+ratio()
 cluster()
 profile()
 fuzz()
