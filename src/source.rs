@@ -112,9 +112,7 @@ impl Source {
         let (kind, name) = id;
         let digest = match self {
             Source::Cluster(c) => c.digest(*kind, namespace, name, keys, pinned).await?,
-            Source::Dir(d) => d
-                .get(*kind, namespace, name)
-                .and_then(|object| object.digest(keys, pinned.map(|(_, key)| key))),
+            Source::Dir(d) => d.digest(*kind, namespace, name, keys, pinned),
         };
         Ok((id.clone(), digest))
     }

@@ -13,14 +13,34 @@ use k8s_openapi::{
 };
 use serde_json::Value;
 
-use super::Object;
-use crate::{Error, Result, digest::SourceKind, name::Name};
+use super::{
+    Object,
+    digest_cache::{DigestCache, ObjectKey, Under, Version},
+};
+use crate::{
+    Error, Result,
+    digest::{SourceDigest, SourceKind},
+    hash_key::{HashKey, KeyId},
+    name::Name,
+    references::Keys,
+};
 
 /// Objects indexed by (kind, namespace, name); a file without a namespace matches any.
 #[derive(Clone, Default)]
 pub struct DirSource {
     // Shared, so an admission reads an object without copying it.
     by_name: Arc<HashMap<(SourceKind, String, String), Arc<Object>>>,
+    // The files are read once, so an object's digest under a selection never changes:
+    // a repeat admission neither copies nor hashes, as on a cluster cache hit.
+    digests: Arc<DigestCache>,
+}
+
+/// The one version every object of a directory has: the files are read once.
+fn loaded() -> Version {
+    Version {
+        uid: String::new(),
+        resource_version: String::new(),
+    }
 }
 
 impl DirSource {
@@ -48,6 +68,7 @@ impl DirSource {
         }
         Ok(Self {
             by_name: Arc::new(by_name),
+            digests: Arc::default(),
         })
     }
 
@@ -59,6 +80,37 @@ impl DirSource {
             .get(&key(namespace))
             .or_else(|| self.by_name.get(&key("")))
             .cloned()
+    }
+
+    /// The source digest of `name` in `namespace` under `keys` (for a Secret, under the
+    /// pinned HMAC key), `None` when there is no such object or a Secret has no key. Made
+    /// once per object, selection and key, then served from memory.
+    pub fn digest(
+        &self,
+        kind: SourceKind,
+        namespace: &str,
+        name: &Name,
+        keys: &Keys,
+        pinned: Option<&(KeyId, HashKey)>,
+    ) -> Option<SourceDigest> {
+        let hmac_key = match kind {
+            SourceKind::ConfigMap => None,
+            SourceKind::Secret => Some(pinned?.0),
+        };
+        let key = ObjectKey {
+            kind,
+            namespace: namespace.to_owned(),
+            name: name.clone(),
+        };
+        let under = Under::new(keys, hmac_key);
+        if let Some(digest) = self.digests.get(&key, &loaded(), &under) {
+            return Some(digest);
+        }
+        let digest = self
+            .get(kind, namespace, name)?
+            .digest(keys, pinned.map(|(_, key)| key))?;
+        self.digests.insert(&key, loaded(), under, digest);
+        Some(digest)
     }
 
     /// How many ConfigMaps were loaded.
@@ -214,6 +266,40 @@ mod tests {
             "a Secret is not a ConfigMap"
         );
         assert!(source.get(SourceKind::Secret, "x", &name("s")).is_some());
+    }
+
+    #[test]
+    fn a_digest_is_made_once_per_selection_and_key_and_equals_the_objects_own() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let yaml = "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: '1', b: '2'}\n---\n\
+            apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {k: v}\n";
+        std::fs::write(dir.path().join("all.yaml"), yaml).expect("write");
+        let source = DirSource::load(dir.path()).expect("loads");
+        let (cm, secret) = (SourceKind::ConfigMap, SourceKind::Secret);
+        let only_a = Keys::Some(["a".to_owned()].into());
+        let own = |kind, keys: &Keys, key: Option<&HashKey>| {
+            let object = source.get(kind, "ns", &name(if kind == cm { "c" } else { "s" }));
+            object.expect("loaded").digest(keys, key)
+        };
+        for _ in 0..2 {
+            let all = source.digest(cm, "ns", &name("c"), &Keys::All, None);
+            let some = source.digest(cm, "ns", &name("c"), &only_a, None);
+            assert_eq!(all, own(cm, &Keys::All, None));
+            assert_eq!(some, own(cm, &only_a, None));
+            assert_ne!(all, some, "each selection has its own digest");
+        }
+        assert_eq!(source.digests.len(), 1, "one object held, with two selections");
+        assert_eq!(source.digest(secret, "ns", &name("s"), &Keys::All, None), None);
+        let first = HashKey::from_bytes(&[1; 32]).expect("key").pinned();
+        let second = HashKey::from_bytes(&[2; 32]).expect("key").pinned();
+        for pinned in [&first, &second, &first] {
+            assert_eq!(
+                source.digest(secret, "ns", &name("s"), &Keys::All, Some(pinned)),
+                own(secret, &Keys::All, Some(&pinned.1)),
+                "a Secret's digest follows the HMAC key"
+            );
+        }
+        assert_eq!(source.digest(cm, "ns", &name("missing"), &Keys::All, None), None);
     }
 
     #[test]
