@@ -122,5 +122,15 @@ impl Cli {
     }
 }
 
+/// A duration greater than zero (humantime syntax: `10s`, `2m`): an interval of zero would
+/// spin a timer or close every connection before its first byte.
+fn positive_duration(s: &str) -> std::result::Result<Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("must be greater than zero".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests;

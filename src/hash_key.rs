@@ -138,7 +138,8 @@ impl reload::Source for KeyFile {
         if !self.0.exists() {
             return Ok(None);
         }
-        read(&self.0).map(Some)
+        // Compared trimmed: a newline added by an editor is not a new key.
+        read(&self.0).map(|bytes| Some(bytes.trim_ascii().to_vec()))
     }
 
     fn load(&self, bytes: &Vec<u8>) -> Result<Keyed> {
@@ -150,7 +151,7 @@ impl HashKey {
     /// A key from bytes (trimmed of surrounding whitespace; at least 32 bytes).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         Ok(Self {
-            current: reload::current(keyed(bytes)?, bytes.to_vec()),
+            current: reload::current(keyed(bytes)?, bytes.trim_ascii().to_vec()),
         })
     }
 
@@ -224,6 +225,18 @@ mod tests {
             let message = bad.parse::<SecretRef>().expect_err("refused");
             assert!(message.contains("NAMESPACE/NAME"), "{message}");
         }
+        for bad in [
+            "ops/a/b",
+            "Ops/key",
+            "ops/Key",
+            "../ops/key",
+            "ops/key?watch=true",
+        ] {
+            assert!(
+                bad.parse::<SecretRef>().is_err(),
+                "{bad} is not a valid namespace and name"
+            );
+        }
     }
 
     #[test]
@@ -274,6 +287,18 @@ mod tests {
         let plain = HashKey::from_bytes(&[b'k'; 32]).expect("key");
         let newline = HashKey::from_bytes(&[&[b'k'; 32][..], b"\n"].concat()).expect("key");
         assert_eq!(digest(&plain), digest(&newline));
+    }
+
+    #[test]
+    fn a_newline_added_to_the_key_file_is_no_reload() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("key");
+        std::fs::write(&path, [b'a'; 32]).expect("write");
+        let key = HashKey::load(&path).expect("key");
+        let (before, _) = key.pinned();
+        std::fs::write(&path, [&[b'a'; 32][..], b"\n"].concat()).expect("write");
+        assert!(!key.reload(&path).expect("unchanged"), "the same key, trimmed");
+        assert_eq!(key.pinned().0, before, "digests made with it stay valid");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::{
     hash_key::{self, SecretRef},
     metrics::Metrics,
     server::{self, Server, ServerConfig},
-    source::{ClusterSource, DirSource, Source},
+    source::{ClusterSource, Source},
     tls::{dev, reload::CertStore},
     watch::{self, WatchConfig},
 };
@@ -53,6 +53,12 @@ impl Checked {
                 "--watch follows the cluster; it cannot be combined with --configmaps-from",
             ));
         }
+        if args.secret_hash_key_secret.is_some() && key_file.is_none() {
+            return Err(Error::flag(
+                "--secret-hash-key-secret",
+                "--secret-hash-key-secret is used only with --secrets and --secret-hash-key-file",
+            ));
+        }
         args.watch.check()?;
         Ok(Self {
             args,
@@ -77,6 +83,9 @@ impl Checked {
 
 async fn run_until(args: ServeArgs, stopped: signal_watch::Receiver<bool>) -> Result<()> {
     let checked = Checked::new(args)?;
+    // Local files first: a bad directory fails before a certificate is written or a key
+    // Secret created.
+    let directory = checked.args.decision.source.directory()?;
     let certs = Arc::new(load_certificate(&checked.tls)?);
     let client = match checked.needs_cluster() {
         true => Some(kube::Client::try_default().await?),
@@ -94,8 +103,8 @@ async fn run_until(args: ServeArgs, stopped: signal_watch::Receiver<bool>) -> Re
         secrets: key.clone(),
         ..options
     };
-    let source = match (&args.decision.source.configmaps_from, &client) {
-        (Some(dir), _) => Source::Dir(DirSource::load(dir)?),
+    let source = match (directory, &client) {
+        (Some(dir), _) => Source::Dir(dir),
         (None, Some(client)) => Source::Cluster(ClusterSource::new(client.clone())),
         (None, None) => return Err(Error::Internal("no cluster client for the cluster source".into())),
     };
@@ -216,6 +225,10 @@ mod tests {
             (
                 &["--dev", "--watch", "--watch-namespaces", "Shop"],
                 "--watch-namespaces",
+            ),
+            (
+                &["--dev", "--secret-hash-key-secret", "ns/key"],
+                "--secret-hash-key-secret",
             ),
         ] {
             match Checked::new(serve(args)) {

@@ -113,10 +113,20 @@ impl SourceArgs {
     /// The directory source, or a cluster client from the usual kube configuration
     /// (in-cluster service account or KUBECONFIG).
     pub async fn source(&self) -> Result<Source> {
-        Ok(match &self.configmaps_from {
-            Some(dir) => Source::Dir(DirSource::load(dir)?),
+        Ok(match self.directory()? {
+            Some(dir) => Source::Dir(dir),
             None => Source::Cluster(ClusterSource::new(kube::Client::try_default().await?)),
         })
+    }
+
+    /// The objects of `--configmaps-from`, if given; an error names the flag.
+    pub fn directory(&self) -> Result<Option<DirSource>> {
+        let Some(dir) = &self.configmaps_from else {
+            return Ok(None);
+        };
+        let loaded = DirSource::load(dir)
+            .map_err(|e| Error::flag("--configmaps-from", format!("--configmaps-from: {e}")))?;
+        Ok(Some(loaded))
     }
 }
 

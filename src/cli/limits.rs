@@ -12,11 +12,11 @@ pub struct LimitArgs {
     /// A request's headers and body (and a new connection's first request) must arrive
     /// within this, and its response be taken within it; otherwise the connection is
     /// answered 408 or closed.
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = super::positive_duration)]
     pub request_read_timeout: Duration,
     /// Idle keep-alive webhook connections are closed after this; keep it above the API server's
     /// 90 s so that it is always the API server that closes them.
-    #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "120s", value_parser = super::positive_duration)]
     pub idle_timeout: Duration,
     /// Open connections of the webhook listener; at the cap a new one closes the oldest idle
     /// one, or waits in the listen backlog when every one is handling a review.

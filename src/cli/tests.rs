@@ -65,6 +65,21 @@ mod flags {
         }
     }
 
+    #[rstest::rstest]
+    #[case::tls_reload("--tls-reload-interval")]
+    #[case::request_read("--request-read-timeout")]
+    #[case::idle("--idle-timeout")]
+    fn an_interval_of_zero_is_refused_while_parsing_naming_the_flag(#[case] flag: &str) {
+        let message = Cli::try_parse_from(["confighash", "serve", "--dev", flag, "0s"])
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            message.contains(flag) && message.contains("greater than zero"),
+            "{message}"
+        );
+        assert!(Cli::try_parse_from(["confighash", "serve", "--dev", flag, "1s"]).is_ok());
+    }
+
     #[test]
     fn a_flag_given_twice_takes_its_last_value() {
         let cli = Cli::try_parse_from([

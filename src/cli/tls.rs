@@ -16,7 +16,7 @@ pub struct TlsArgs {
     #[arg(long, value_name = "PATH")]
     pub tls_key: Option<PathBuf>,
     /// How often the certificate files are checked for changes.
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = super::positive_duration)]
     pub tls_reload_interval: Duration,
     /// Generate a throw-away CA and certificate for localhost at start-up (local use only).
     #[arg(long)]

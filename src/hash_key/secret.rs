@@ -28,6 +28,9 @@ impl std::str::FromStr for SecretRef {
             .split_once('/')
             .filter(|(ns, n)| !ns.is_empty() && !n.is_empty())
             .ok_or_else(|| format!("must be NAMESPACE/NAME, got {value:?}"))?;
+        // Both go into an API URL: a valid namespace and a valid object name, nothing else.
+        crate::name::check_namespace(namespace).map_err(|e| e.to_string())?;
+        crate::name::Name::new(name).map_err(|e| e.to_string())?;
         Ok(Self {
             namespace: namespace.to_owned(),
             name: name.to_owned(),
