@@ -20,7 +20,7 @@ use confighash::{
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use k8s_openapi::{ByteString, api::core::v1::Secret};
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
-use support::{allocations, respond, target, whole_core};
+use support::{allocations, core_on_cache_hit, respond, target, whole_core};
 
 // Counts every allocation of this binary, for the per-review report; the atomics cost a few
 // nanoseconds per allocation in the timings too, the same before and after.
@@ -34,9 +34,12 @@ fn allocation_report(_: &mut Criterion) {
     for (name, body) in [("create", support::CREATE), ("update", support::UPDATE)] {
         let decode = allocations(GLOBAL, || admission::decode(body).expect("decodes"));
         let total = allocations(GLOBAL, || whole_core(body, &lookups, &opts));
+        let target = target(&admission::decode(body).expect("decodes"), &opts);
+        let sources = admission::source_digests(&target.references, &lookups, None);
+        let hit = allocations(GLOBAL, || core_on_cache_hit(body, &sources, &opts));
         println!(
-            "allocations/{name}: decode {} calls, {} bytes; total {} calls, {} bytes",
-            decode.calls, decode.bytes, total.calls, total.bytes
+            "allocations/{name}: decode {} calls, {} bytes; total {} calls, {} bytes; on a cache hit {} calls, {} bytes",
+            decode.calls, decode.bytes, total.calls, total.bytes, hit.calls, hit.bytes
         );
     }
 }
@@ -89,6 +92,10 @@ fn stages(c: &mut Criterion) {
         });
         group.bench_function("total", |b| {
             b.iter(|| whole_core(black_box(body), &lookups, &opts))
+        });
+        let sources = admission::source_digests(&target.references, &lookups, None);
+        group.bench_function("total on a cache hit", |b| {
+            b.iter(|| core_on_cache_hit(black_box(body), &sources, &opts))
         });
         group.finish();
     }
