@@ -160,6 +160,10 @@ impl<'de> Visitor<'de> for ObjectSeed {
                         return Err(de::Error::invalid_value(de::Unexpected::Str(&value), &expected));
                     }
                 }
+                // A one-segment pointer names the template itself.
+                k if self.kind.is_some() && k == segment && rest.is_empty() => {
+                    template = map.next_value::<Option<Template>>()?;
+                }
                 k if self.kind.is_some() && k == segment => {
                     template = map.next_value_seed(Walk {
                         rest,

@@ -188,6 +188,20 @@ fn decide_patches_at_a_configured_kinds_pointer() {
     assert_eq!(patch[0]["path"], "/spec/pod/template/metadata/annotations");
 }
 
+/// A kind whose template is a top-level field: `hash` stamps it, so the webhook does too.
+#[test]
+fn decide_patches_at_a_one_segment_pointer() {
+    let options = options(&["example.com/v1/PodSet:/template"]);
+    let podset = json!({"apiVersion": "example.com/v1", "kind": "PodSet", "metadata": {"name": "p"},
+        "template": template()});
+    let review = review(("example.com", "v1", "PodSet"), "CREATE", podset);
+    let target = target_of(&review, &options);
+    let names: Vec<String> = target.references.keys().map(|(_, n)| n.to_string()).collect();
+    assert_eq!(names, ["app-config"]);
+    let patch = serde_json::to_value(decide(&target, &sources(true), &options).patch).expect("json");
+    assert_eq!(patch[0]["path"], "/template/metadata/annotations");
+}
+
 #[test]
 fn the_decode_skips_what_the_decision_never_reads() {
     let options = Options::default();
