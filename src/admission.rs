@@ -15,7 +15,10 @@ use kube::core::admission::AdmissionResponse;
 use tokio::time::Instant;
 use tracing::{Instrument, error, info, info_span, warn};
 
-pub use self::wire::{InvalidReview, Object, Request, decode, decode_for, encode};
+pub use self::{
+    lean::MAX_SITES,
+    wire::{InvalidReview, Object, Request, decode, decode_for, encode},
+};
 use self::{
     kinds::WorkloadKinds,
     workload::{Configured, Workload},
@@ -118,6 +121,9 @@ pub struct Target {
     pub references: References,
     /// Names left out because they are not valid; the first few get a warning each.
     pub rejected: Rejections,
+    /// Its pod template holds more than [`MAX_SITES`] reference sites, so the
+    /// references were not all kept.
+    pub too_many_sites: bool,
 }
 
 impl Target {
@@ -132,12 +138,16 @@ impl Target {
             workload,
             references: found.references,
             rejected: found.rejected,
+            too_many_sites: false,
         }
     }
 
     /// Fails when the workload references more distinct sources than `--max-sources`:
     /// then nothing is read and no digest is made (a partial one would be wrong).
     pub fn check_fan_out(&self, options: &Options) -> crate::Result<()> {
+        if self.too_many_sites {
+            return Err(crate::Error::TooManySites { max: MAX_SITES });
+        }
         if self.references.len() > options.max_sources {
             return Err(crate::Error::TooManySources {
                 max: options.max_sources,
@@ -213,9 +223,9 @@ pub fn prepare(req: &Request, options: &Options) -> Result<Prepared, InvalidRevi
         metadata: meta.clone(),
         template: template.clone(),
     }));
-    Ok(Prepared::Lookup(Box::new(Target::new(
-        namespace, workload, options,
-    ))))
+    let mut target = Target::new(namespace, workload, options);
+    target.too_many_sites = object.too_many_sites;
+    Ok(Prepared::Lookup(Box::new(target)))
 }
 
 /// The result of [`decide`].
@@ -339,7 +349,7 @@ async fn lookup_and_decide(req: &Request, target: &Target, source: &Source, opts
     let mut response = req.response();
     let sources = match read_sources(target, source, opts).await {
         Ok(sources) => sources,
-        Err(err @ crate::Error::TooManySources { .. }) => {
+        Err(err @ (crate::Error::TooManySources { .. } | crate::Error::TooManySites { .. })) => {
             // Hostile or clumsy input, not an outage: always allowed, never denied.
             warn!(error = %err, "too many sources; config-hash left unchanged");
             let mut warnings = target.name_warnings();
