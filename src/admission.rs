@@ -15,13 +15,13 @@ use kube::core::admission::AdmissionResponse;
 use tokio::time::Instant;
 use tracing::{Instrument, error, info, info_span, warn};
 
-pub use self::{
-    lean::MAX_SITES,
-    wire::{InvalidReview, Object, Request, decode, decode_for, encode},
-};
 use self::{
     kinds::WorkloadKinds,
     workload::{Configured, Workload},
+};
+pub use self::{
+    lean::MAX_SITES,
+    wire::{InvalidReview, Object, Request, decode, decode_for, encode},
 };
 use crate::{
     annotations::{self, AnnotationKeys},
@@ -142,16 +142,19 @@ impl Target {
         }
     }
 
-    /// Fails when the workload references more distinct sources than `--max-sources`:
-    /// then nothing is read and no digest is made (a partial one would be wrong).
+    /// Fails when the workload references more distinct sources than `--max-sources`,
+    /// or its template holds more than [`MAX_SITES`] reference sites: then nothing is read
+    /// and no digest is made (a partial one would be wrong).
     pub fn check_fan_out(&self, options: &Options) -> crate::Result<()> {
-        if self.too_many_sites {
-            return Err(crate::Error::TooManySites { max: MAX_SITES });
-        }
+        // Sites past the cap were not kept, but those kept may already name too many
+        // sources: that answer is then the same whatever the template's size.
         if self.references.len() > options.max_sources {
             return Err(crate::Error::TooManySources {
                 max: options.max_sources,
             });
+        }
+        if self.too_many_sites {
+            return Err(crate::Error::TooManySites { max: MAX_SITES });
         }
         Ok(())
     }

@@ -361,13 +361,18 @@ impl<'de, T: Deserialize<'de> + Sites> Deserialize<'de> for Kept<T> {
                         while seq.next_element::<IgnoredAny>()?.is_some() {}
                         break;
                     }
-                    let Some(item) = seq.next_element::<T>()? else { break };
+                    let Some(item) = seq.next_element::<T>()? else {
+                        break;
+                    };
                     if !item.holds_sites() {
                         continue;
                     }
-                    let sites = SITES.get() + item.own_sites();
+                    let own = item.own_sites();
+                    let sites = SITES.get() + own;
                     SITES.set(sites);
-                    if sites <= MAX_SITES {
+                    // An element holding only nested sites (a container) kept only what
+                    // was within the cap, so it is kept too.
+                    if own == 0 || sites <= MAX_SITES {
                         kept.push(item);
                     }
                 }
@@ -406,9 +411,9 @@ impl Sites for ContainerRefs {
 
 impl Sites for EnvRefs {
     fn own_sites(&self) -> usize {
-        self.value_from
-            .as_ref()
-            .map_or(0, |v| usize::from(v.config_map_key_ref.is_some()) + usize::from(v.secret_key_ref.is_some()))
+        self.value_from.as_ref().map_or(0, |v| {
+            usize::from(v.config_map_key_ref.is_some()) + usize::from(v.secret_key_ref.is_some())
+        })
     }
 }
 
@@ -479,7 +484,8 @@ impl Template {
 
 impl PodSpecRefs {
     fn into_k8s(self) -> PodSpec {
-        let containers = |list: Kept<ContainerRefs>| list.0.into_iter().map(ContainerRefs::into_k8s).collect();
+        let containers =
+            |list: Kept<ContainerRefs>| list.0.into_iter().map(ContainerRefs::into_k8s).collect();
         PodSpec {
             volumes: self
                 .volumes

@@ -217,10 +217,21 @@ fn the_decode_keeps_no_element_without_a_reference_site() {
             "env": vec![json!({"name": ""}); 1000]}),
     );
     spec["containers"] = json!(containers);
-    spec["initContainers"] = json!(vec![json!({"name": "init", "env": [{"name": "A", "value": "1"}]}); 1000]);
-    spec["volumes"] = json!(vec![json!({"name": "", "projected": {"sources": [{"downwardAPI": {}}]}}); 1000]);
+    spec["initContainers"] = json!(vec![
+        json!({"name": "init", "env": [{"name": "A", "value": "1"}]});
+        1000
+    ]);
+    spec["volumes"] = json!(vec![
+        json!({"name": "", "projected": {"sources": [{"downwardAPI": {}}]}});
+        1000
+    ]);
     let decoded = decode_value(&review, &options).expect("decodes");
-    let template = |r: &Request| r.object.as_ref().and_then(|o| o.template.clone()).expect("template");
+    let template = |r: &Request| {
+        r.object
+            .as_ref()
+            .and_then(|o| o.template.clone())
+            .expect("template")
+    };
     let spec = template(&decoded).spec.expect("spec");
     assert_eq!(spec.containers.len(), 1, "only the container with a site");
     assert_eq!(spec.init_containers, Some(vec![]));
@@ -244,11 +255,15 @@ fn reference_sites_past_the_cap(#[case] sites: usize, #[case] want: &str) {
     let mut review = deployment_review("CREATE");
     let env = json!({"name": "K", "valueFrom": {"configMapKeyRef": {"name": "app-config", "key": "k"}}});
     // The container's envFrom entry is one site; env entries make up the rest.
-    review["request"]["object"]["spec"]["template"]["spec"]["containers"][0]["env"] = json!(vec![env; sites - 1]);
+    review["request"]["object"]["spec"]["template"]["spec"]["containers"][0]["env"] =
+        json!(vec![env; sites - 1]);
     let request = decode_value(&review, &options).expect("decodes");
     let Prepared::Lookup(target) = prepare(&request, &options).expect("valid") else {
         panic!("not looked up");
     };
+    // The container whose sites crossed the cap keeps those within it.
+    let names: Vec<String> = target.references.keys().map(|(_, n)| n.to_string()).collect();
+    assert_eq!(names, ["app-config"]);
     match target.check_fan_out(&options) {
         Ok(()) => assert_eq!(want, "lookup"),
         Err(err) => {
