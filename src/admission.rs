@@ -129,10 +129,12 @@ pub struct Target {
 impl Target {
     /// References of `workload` under `options`.
     pub fn new(namespace: String, workload: Workload, options: &Options) -> Self {
-        let annotations = workload.metadata().annotations.clone().unwrap_or_default();
+        // Borrowed: a workload's annotations may be large, and are read here only.
+        let none = BTreeMap::new();
+        let annotations = workload.metadata().annotations.as_ref().unwrap_or(&none);
         let spec = workload.template().spec.as_ref();
         let secrets = options.secrets.is_some();
-        let found = references::find_checked(spec, &annotations, &options.keys, secrets, options.max_sources);
+        let found = references::find_checked(spec, annotations, &options.keys, secrets, options.max_sources);
         Self {
             namespace,
             workload,
