@@ -51,11 +51,12 @@ type Scenario = (&'static str, fn() -> futures::future::BoxFuture<'static, ()>);
 
 async fn run() {
     let only = std::env::var("SCENARIOS").ok();
-    let scenarios: [Scenario; 9] = [
+    let scenarios: [Scenario; 10] = [
         ("env-3mb", || Box::pin(env_reviews(3_000_000, 1))),
         ("env-8mib", || Box::pin(env_reviews(8 * MIB - 4096, 1))),
         ("env-8mib-x32", || Box::pin(env_reviews(8 * MIB - 4096, 32))),
         ("string-8mib-x32", || Box::pin(string_reviews(32))),
+        ("containers-8mib-x4", || Box::pin(container_reviews(4))),
         ("slow-bodies-1600", || Box::pin(slow_bodies(1600))),
         ("stalled-8mib-x16", || Box::pin(stalled_bodies(16))),
         ("stalled-8mib-x64", || Box::pin(stalled_bodies(64))),
@@ -219,6 +220,18 @@ fn env_review(size: usize) -> Vec<u8> {
     serde_json::to_vec(&review).expect("json")
 }
 
+/// A CREATE review of just under 8 MiB whose bulk is empty containers (`{}`): the list
+/// element that would cost the decode most per byte if elements without a reference site
+/// were kept.
+fn container_review() -> Vec<u8> {
+    let mut review = create_review();
+    let base = serde_json::to_vec(&review).expect("json").len();
+    let containers = &mut review["request"]["object"]["spec"]["template"]["spec"]["containers"];
+    let list = containers.as_array_mut().expect("containers");
+    list.extend(std::iter::repeat_n(json!({}), (8 * MIB - 4096 - base) / 3));
+    serde_json::to_vec(&review).expect("json")
+}
+
 /// A CREATE review of just under 8 MiB whose bulk is one annotation value.
 fn string_review() -> Vec<u8> {
     let mut review = create_review();
@@ -242,6 +255,15 @@ async fn string_reviews(concurrent: usize) {
     let body = Arc::new(string_review());
     println!(
         "   {concurrent} concurrent CREATE reviews of {} bytes with one large annotation",
+        body.len()
+    );
+    many(body, concurrent).await;
+}
+
+async fn container_reviews(concurrent: usize) {
+    let body = Arc::new(container_review());
+    println!(
+        "   {concurrent} concurrent CREATE reviews of {} bytes of empty containers",
         body.len()
     );
     many(body, concurrent).await;

@@ -15,10 +15,13 @@ use kube::core::admission::AdmissionResponse;
 use tokio::time::Instant;
 use tracing::{Instrument, error, info, info_span, warn};
 
-pub use self::wire::{InvalidReview, Object, Request, decode, decode_for, encode};
 use self::{
     kinds::WorkloadKinds,
     workload::{Configured, Workload},
+};
+pub use self::{
+    lean::MAX_SITES,
+    wire::{InvalidReview, Object, Request, decode, decode_for, encode},
 };
 use crate::{
     annotations::{self, AnnotationKeys},
@@ -118,30 +121,42 @@ pub struct Target {
     pub references: References,
     /// Names left out because they are not valid; the first few get a warning each.
     pub rejected: Rejections,
+    /// Its pod template holds more than [`MAX_SITES`] reference sites, so the
+    /// references were not all kept.
+    pub too_many_sites: bool,
 }
 
 impl Target {
     /// References of `workload` under `options`.
     pub fn new(namespace: String, workload: Workload, options: &Options) -> Self {
-        let annotations = workload.metadata().annotations.clone().unwrap_or_default();
+        // Borrowed: a workload's annotations may be large, and are read here only.
+        let none = BTreeMap::new();
+        let annotations = workload.metadata().annotations.as_ref().unwrap_or(&none);
         let spec = workload.template().spec.as_ref();
         let secrets = options.secrets.is_some();
-        let found = references::find_checked(spec, &annotations, &options.keys, secrets, options.max_sources);
+        let found = references::find_checked(spec, annotations, &options.keys, secrets, options.max_sources);
         Self {
             namespace,
             workload,
             references: found.references,
             rejected: found.rejected,
+            too_many_sites: false,
         }
     }
 
-    /// Fails when the workload references more distinct sources than `--max-sources`:
-    /// then nothing is read and no digest is made (a partial one would be wrong).
+    /// Fails when the workload references more distinct sources than `--max-sources`,
+    /// or its template holds more than [`MAX_SITES`] reference sites: then nothing is read
+    /// and no digest is made (a partial one would be wrong).
     pub fn check_fan_out(&self, options: &Options) -> crate::Result<()> {
+        // Sites past the cap were not kept, but those kept may already name too many
+        // sources: that answer is then the same whatever the template's size.
         if self.references.len() > options.max_sources {
             return Err(crate::Error::TooManySources {
                 max: options.max_sources,
             });
+        }
+        if self.too_many_sites {
+            return Err(crate::Error::TooManySites { max: MAX_SITES });
         }
         Ok(())
     }
@@ -213,9 +228,9 @@ pub fn prepare(req: &Request, options: &Options) -> Result<Prepared, InvalidRevi
         metadata: meta.clone(),
         template: template.clone(),
     }));
-    Ok(Prepared::Lookup(Box::new(Target::new(
-        namespace, workload, options,
-    ))))
+    let mut target = Target::new(namespace, workload, options);
+    target.too_many_sites = object.too_many_sites;
+    Ok(Prepared::Lookup(Box::new(target)))
 }
 
 /// The result of [`decide`].
@@ -339,7 +354,7 @@ async fn lookup_and_decide(req: &Request, target: &Target, source: &Source, opts
     let mut response = req.response();
     let sources = match read_sources(target, source, opts).await {
         Ok(sources) => sources,
-        Err(err @ crate::Error::TooManySources { .. }) => {
+        Err(err @ (crate::Error::TooManySources { .. } | crate::Error::TooManySites { .. })) => {
             // Hostile or clumsy input, not an outage: always allowed, never denied.
             warn!(error = %err, "too many sources; config-hash left unchanged");
             let mut warnings = target.name_warnings();

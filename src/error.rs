@@ -27,6 +27,12 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
+    /// A review's pod template holds more reference sites than are kept.
+    #[error("more than {max} ConfigMap and Secret reference sites in the pod template; none were read")]
+    TooManySites {
+        /// The limit.
+        max: usize,
+    },
     /// A file could not be read.
     #[error("reading {path}: {source}")]
     Read {
@@ -103,7 +109,7 @@ impl Error {
         match self {
             Error::Lookup { .. } => "error",
             Error::LookupTimeout(_) => "timeout",
-            Error::TooManySources { .. } => "too_many_sources",
+            Error::TooManySources { .. } | Error::TooManySites { .. } => "too_many_sources",
             Error::Read { .. } | Error::Write { .. } | Error::Manifest { .. } | Error::Io { .. } => "io",
             Error::Tls(_) | Error::Certificate(_) => "tls",
             Error::Kube(_) => "kube",

@@ -8,10 +8,14 @@
 //! ([`IgnoredAny`]). The reference sites become a k8s-openapi [`PodTemplateSpec`] carrying
 //! only them, so the one reference finder reads them as it reads any workload.
 //!
+//! List elements that hold no reference site (a plain `env` entry, an `emptyDir` volume, a
+//! container with neither) are dropped as they stream by, and at most [`MAX_SITES`] sites
+//! are kept: a body of any shape keeps a bounded template, whatever its size.
+//!
 //! The built-in kinds' `spec` siblings of the template are type-checked as the whole typed
 //! object always checked them (a `replicas` that is not a number is not a valid Deployment).
 
-use std::{borrow::Cow, collections::BTreeMap, fmt};
+use std::{borrow::Cow, cell::Cell, collections::BTreeMap, fmt, marker::PhantomData};
 
 use k8s_openapi::{
     api::{
@@ -30,7 +34,20 @@ use serde::{
 };
 use serde_json::{Map, Value};
 
-use super::kinds::WorkloadKind;
+use super::{DEFAULT_MAX_SOURCES, kinds::WorkloadKind};
+
+/// Most ConfigMap and Secret reference sites (env entries, `envFrom` entries, volumes,
+/// projections) one decode keeps. Real pod templates have at most a few hundred; four times
+/// the default `--max-sources` leaves room for several sites per source while bounding the
+/// memory a hostile body can make the decode keep. Past it the admission is left unchanged,
+/// as past `--max-sources`.
+pub const MAX_SITES: usize = 4 * DEFAULT_MAX_SOURCES;
+
+thread_local! {
+    /// Reference sites met by the decode running on this thread. The decode is synchronous
+    /// and not reentrant, so [`object`] resets it before and reads it after.
+    static SITES: Cell<usize> = const { Cell::new(0) };
+}
 
 /// What the decision reads of a review's object.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -41,14 +58,18 @@ pub struct Object {
     /// The pod template at the kind's pointer, with only its metadata and reference sites;
     /// `None` when nothing (or `null`) is there, or when the template was not asked for.
     pub template: Option<PodTemplateSpec>,
+    /// The template holds more than [`MAX_SITES`] reference sites; those past it were not kept.
+    pub too_many_sites: bool,
 }
 
 /// Decodes one object. With `kind`, the pod template at its pointer is kept (and a built-in
 /// kind's apiVersion, kind and spec are checked); without, only the metadata.
 pub fn object(json: &str, kind: Option<WorkloadKind>) -> serde_json::Result<Object> {
+    SITES.set(0);
     let mut de = serde_json::Deserializer::from_str(json);
-    let object = ObjectSeed { kind }.deserialize(&mut de)?;
+    let mut object = ObjectSeed { kind }.deserialize(&mut de)?;
     de.end()?;
+    object.too_many_sites = SITES.get() > MAX_SITES;
     Ok(object)
 }
 
@@ -160,6 +181,10 @@ impl<'de> Visitor<'de> for ObjectSeed {
                         return Err(de::Error::invalid_value(de::Unexpected::Str(&value), &expected));
                     }
                 }
+                // A one-segment pointer names the template itself.
+                k if self.kind.is_some() && k == segment && rest.is_empty() => {
+                    template = map.next_value::<Option<Template>>()?;
+                }
                 k if self.kind.is_some() && k == segment => {
                     template = map.next_value_seed(Walk {
                         rest,
@@ -175,6 +200,7 @@ impl<'de> Visitor<'de> for ObjectSeed {
         Ok(Object {
             metadata: metadata.into(),
             template: template.map(Template::into_k8s),
+            too_many_sites: false,
         })
     }
 }
@@ -300,9 +326,101 @@ struct Template {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct PodSpecRefs {
-    volumes: Option<Vec<VolumeRefs>>,
-    init_containers: Option<Vec<ContainerRefs>>,
-    containers: Option<Vec<ContainerRefs>>,
+    volumes: Option<Kept<VolumeRefs>>,
+    init_containers: Option<Kept<ContainerRefs>>,
+    containers: Option<Kept<ContainerRefs>>,
+}
+
+/// A list element that may hold reference sites.
+trait Sites {
+    /// Sites held directly, not in a nested [`Kept`] list (those counted themselves).
+    fn own_sites(&self) -> usize;
+    /// Whether the element holds any site, its own or nested, and so is kept.
+    fn holds_sites(&self) -> bool {
+        self.own_sites() > 0
+    }
+}
+
+/// A list of which only the elements holding reference sites are kept, while the sites of
+/// the decode stay within [`MAX_SITES`]; the others are dropped as they are read.
+struct Kept<T>(Vec<T>);
+
+impl<'de, T: Deserialize<'de> + Sites> Deserialize<'de> for Kept<T> {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        struct KeptVisitor<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de> + Sites> Visitor<'de> for KeptVisitor<T> {
+            type Value = Kept<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list")
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Kept<T>, A::Error> {
+                let mut kept = Vec::new();
+                loop {
+                    // Past the cap nothing more is kept, so the rest is only skipped.
+                    if SITES.get() > MAX_SITES {
+                        while seq.next_element::<IgnoredAny>()?.is_some() {}
+                        break;
+                    }
+                    let Some(item) = seq.next_element::<T>()? else {
+                        break;
+                    };
+                    if !item.holds_sites() {
+                        continue;
+                    }
+                    let own = item.own_sites();
+                    let sites = SITES.get() + own;
+                    SITES.set(sites);
+                    // An element holding only nested sites (a container) kept only what
+                    // was within the cap, so it is kept too.
+                    if own == 0 || sites <= MAX_SITES {
+                        kept.push(item);
+                    }
+                }
+                Ok(Kept(kept))
+            }
+        }
+        de.deserialize_seq(KeptVisitor(PhantomData))
+    }
+}
+
+impl Sites for VolumeRefs {
+    fn own_sites(&self) -> usize {
+        usize::from(self.config_map.is_some()) + usize::from(self.secret.is_some())
+    }
+    fn holds_sites(&self) -> bool {
+        let projected = self.projected.as_ref().and_then(|p| p.sources.as_ref());
+        self.own_sites() > 0 || projected.is_some_and(|s| !s.0.is_empty())
+    }
+}
+
+impl Sites for ProjectionRefs {
+    fn own_sites(&self) -> usize {
+        usize::from(self.config_map.is_some()) + usize::from(self.secret.is_some())
+    }
+}
+
+impl Sites for ContainerRefs {
+    fn own_sites(&self) -> usize {
+        0
+    }
+    fn holds_sites(&self) -> bool {
+        let env = self.env.as_ref().is_some_and(|e| !e.0.is_empty());
+        env || self.env_from.as_ref().is_some_and(|e| !e.0.is_empty())
+    }
+}
+
+impl Sites for EnvRefs {
+    fn own_sites(&self) -> usize {
+        self.value_from.as_ref().map_or(0, |v| {
+            usize::from(v.config_map_key_ref.is_some()) + usize::from(v.secret_key_ref.is_some())
+        })
+    }
+}
+
+impl Sites for EnvFromSource {
+    fn own_sites(&self) -> usize {
+        usize::from(self.config_map_ref.is_some()) + usize::from(self.secret_ref.is_some())
+    }
 }
 
 /// A volume, of which only ConfigMap, Secret and projected sources are read.
@@ -318,7 +436,7 @@ struct VolumeRefs {
 
 #[derive(Deserialize)]
 struct ProjectedRefs {
-    sources: Option<Vec<ProjectionRefs>>,
+    sources: Option<Kept<ProjectionRefs>>,
 }
 
 #[derive(Deserialize)]
@@ -334,8 +452,8 @@ struct ProjectionRefs {
 struct ContainerRefs {
     #[serde(default)]
     name: String,
-    env: Option<Vec<EnvRefs>>,
-    env_from: Option<Vec<EnvFromSource>>,
+    env: Option<Kept<EnvRefs>>,
+    env_from: Option<Kept<EnvFromSource>>,
 }
 
 #[derive(Deserialize)]
@@ -366,11 +484,12 @@ impl Template {
 
 impl PodSpecRefs {
     fn into_k8s(self) -> PodSpec {
-        let containers = |list: Vec<ContainerRefs>| list.into_iter().map(ContainerRefs::into_k8s).collect();
+        let containers =
+            |list: Kept<ContainerRefs>| list.0.into_iter().map(ContainerRefs::into_k8s).collect();
         PodSpec {
             volumes: self
                 .volumes
-                .map(|v| v.into_iter().filter_map(VolumeRefs::into_k8s).collect()),
+                .map(|v| v.0.into_iter().filter_map(VolumeRefs::into_k8s).collect()),
             init_containers: self.init_containers.map(containers),
             containers: self.containers.map(containers).unwrap_or_default(),
             ..Default::default()
@@ -383,8 +502,8 @@ impl VolumeRefs {
         let projected = self.projected.map(|p| ProjectedVolumeSource {
             sources: p.sources.map(|sources| {
                 sources
+                    .0
                     .into_iter()
-                    .filter(|s| s.config_map.is_some() || s.secret.is_some())
                     .map(|s| VolumeProjection {
                         config_map: s.config_map,
                         secret: s.secret,
@@ -407,7 +526,8 @@ impl VolumeRefs {
 impl ContainerRefs {
     fn into_k8s(self) -> Container {
         let env = self.env.map(|env| {
-            env.into_iter()
+            env.0
+                .into_iter()
                 .filter_map(|e| {
                     let from = e.value_from?;
                     (from.config_map_key_ref.is_some() || from.secret_key_ref.is_some()).then(|| EnvVar {
@@ -425,7 +545,7 @@ impl ContainerRefs {
         Container {
             name: self.name,
             env,
-            env_from: self.env_from,
+            env_from: self.env_from.map(|e| e.0),
             ..Default::default()
         }
     }

@@ -188,6 +188,94 @@ fn decide_patches_at_a_configured_kinds_pointer() {
     assert_eq!(patch[0]["path"], "/spec/pod/template/metadata/annotations");
 }
 
+/// A kind whose template is a top-level field: `hash` stamps it, so the webhook does too.
+#[test]
+fn decide_patches_at_a_one_segment_pointer() {
+    let options = options(&["example.com/v1/PodSet:/template"]);
+    let podset = json!({"apiVersion": "example.com/v1", "kind": "PodSet", "metadata": {"name": "p"},
+        "template": template()});
+    let review = review(("example.com", "v1", "PodSet"), "CREATE", podset);
+    let target = target_of(&review, &options);
+    let names: Vec<String> = target.references.keys().map(|(_, n)| n.to_string()).collect();
+    assert_eq!(names, ["app-config"]);
+    let patch = serde_json::to_value(decide(&target, &sources(true), &options).patch).expect("json");
+    assert_eq!(patch[0]["path"], "/template/metadata/annotations");
+}
+
+/// Elements without a reference site are dropped while they stream by: a template of
+/// 200,000 empty containers, plain env entries and empty volumes keeps nothing of them.
+#[test]
+fn the_decode_keeps_no_element_without_a_reference_site() {
+    let options = Options::default();
+    let plain = decode_value(&deployment_review("UPDATE"), &options).expect("decodes");
+    let mut review = deployment_review("UPDATE");
+    let spec = &mut review["request"]["object"]["spec"]["template"]["spec"];
+    let mut containers = vec![json!({}); 200_000];
+    containers.insert(
+        100_000,
+        json!({"name": "app", "image": "nginx", "envFrom": [{"configMapRef": {"name": "app-config"}}],
+            "env": vec![json!({"name": ""}); 1000]}),
+    );
+    spec["containers"] = json!(containers);
+    spec["initContainers"] = json!(vec![
+        json!({"name": "init", "env": [{"name": "A", "value": "1"}]});
+        1000
+    ]);
+    spec["volumes"] = json!(vec![
+        json!({"name": "", "projected": {"sources": [{"downwardAPI": {}}]}});
+        1000
+    ]);
+    let decoded = decode_value(&review, &options).expect("decodes");
+    let template = |r: &Request| {
+        r.object
+            .as_ref()
+            .and_then(|o| o.template.clone())
+            .expect("template")
+    };
+    let spec = template(&decoded).spec.expect("spec");
+    assert_eq!(spec.containers.len(), 1, "only the container with a site");
+    assert_eq!(spec.init_containers, Some(vec![]));
+    assert_eq!(spec.volumes, Some(vec![]));
+    assert_eq!(spec.containers[0].env, Some(vec![]));
+    assert_eq!(template(&decoded).metadata, template(&plain).metadata);
+    let target = target_of(&review, &options);
+    let plain_target = target_of(&deployment_review("UPDATE"), &options);
+    assert_eq!(target.references, plain_target.references);
+    let desired = |t: &Target| decide(t, &sources(true), &options);
+    assert_eq!(desired(&target), desired(&plain_target));
+}
+
+/// Past [`MAX_SITES`] reference sites nothing more is kept and the admission ends as past
+/// `--max-sources`: allowed, no patch, a warning.
+#[rstest]
+#[case::at_the_cap(MAX_SITES, "lookup")]
+#[case::past_the_cap(MAX_SITES + 1, "too_many_sources")]
+fn reference_sites_past_the_cap(#[case] sites: usize, #[case] want: &str) {
+    let options = Options::default();
+    let mut review = deployment_review("CREATE");
+    let env = json!({"name": "K", "valueFrom": {"configMapKeyRef": {"name": "app-config", "key": "k"}}});
+    // The container's envFrom entry is one site; env entries make up the rest.
+    review["request"]["object"]["spec"]["template"]["spec"]["containers"][0]["env"] =
+        json!(vec![env; sites - 1]);
+    let request = decode_value(&review, &options).expect("decodes");
+    let Prepared::Lookup(target) = prepare(&request, &options).expect("valid") else {
+        panic!("not looked up");
+    };
+    // The container whose sites crossed the cap keeps those within it.
+    let names: Vec<String> = target.references.keys().map(|(_, n)| n.to_string()).collect();
+    assert_eq!(names, ["app-config"]);
+    match target.check_fan_out(&options) {
+        Ok(()) => assert_eq!(want, "lookup"),
+        Err(err) => {
+            assert_eq!(err.metric_label(), want);
+            assert_eq!(
+                err.to_string(),
+                "more than 1024 ConfigMap and Secret reference sites in the pod template; none were read"
+            );
+        }
+    }
+}
+
 #[test]
 fn the_decode_skips_what_the_decision_never_reads() {
     let options = Options::default();
