@@ -86,6 +86,11 @@ impl AnnotationKeys {
         }
     }
 
+    /// The annotation prefix with its slash (`confighash.io/`): every key above starts with it.
+    pub fn prefix(&self) -> &str {
+        self.config_hash.strip_suffix("config-hash").unwrap_or_default()
+    }
+
     /// The keys this product owns on the pod template.
     pub fn owned(&self) -> [&str; 2] {
         [&self.config_hash, &self.sources]

@@ -23,8 +23,7 @@ pub async fn review(
     options: &Options,
 ) -> Result<()> {
     let body = read_all(input)?;
-    let request =
-        admission::decode_for(&body, &options.kinds).map_err(|e| Error::InvalidReview(e.to_string()))?;
+    let request = admission::decode_for(&body, options).map_err(|e| Error::InvalidReview(e.to_string()))?;
     let decision = admission::review(&request, source, options)
         .await
         .map_err(|e| Error::InvalidReview(e.to_string()))?;

@@ -36,6 +36,8 @@ use serde_json::{Map, Value};
 
 use super::{DEFAULT_MAX_SOURCES, kinds::WorkloadKind};
 
+mod prune;
+
 /// Most ConfigMap and Secret reference sites (env entries, `envFrom` entries, volumes,
 /// projections) one decode keeps. Real pod templates have at most a few hundred; four times
 /// the default `--max-sources` leaves room for several sites per source while bounding the
@@ -64,8 +66,11 @@ pub struct Object {
 
 /// Decodes one object. With `kind`, the pod template at its pointer is kept (and a built-in
 /// kind's apiVersion, kind and spec are checked); without, only the metadata.
-pub fn object(json: &str, kind: Option<WorkloadKind>) -> serde_json::Result<Object> {
+/// Of labels and annotations, only the keys starting with `prefix` (`confighash.io/`, the
+/// annotation prefix and its slash) are kept: the decision reads no others.
+pub fn object(json: &str, kind: Option<WorkloadKind>, prefix: &str) -> serde_json::Result<Object> {
     SITES.set(0);
+    prune::set_prefix(prefix);
     let mut de = serde_json::Deserializer::from_str(json);
     let mut object = ObjectSeed { kind }.deserialize(&mut de)?;
     de.end()?;
@@ -114,7 +119,9 @@ struct Meta {
     name: Option<String>,
     generate_name: Option<String>,
     namespace: Option<String>,
+    #[serde(default, deserialize_with = "prune::ours")]
     labels: Option<BTreeMap<String, String>>,
+    #[serde(default, deserialize_with = "prune::ours")]
     annotations: Option<BTreeMap<String, String>>,
     deletion_timestamp: Option<Time>,
 }
@@ -241,7 +248,7 @@ impl<'de> Visitor<'de> for Walk {
                 };
                 seen = Some(found.is_some());
             } else if let Some(siblings) = &mut siblings {
-                siblings.insert(key.into_owned(), map.next_value()?);
+                siblings.insert(key.into_owned(), map.next_value::<prune::Shallow>()?.0);
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -319,8 +326,18 @@ fn check_spec(kind: WorkloadKind, spec: Value) -> serde_json::Result<()> {
 /// A pod template: its metadata (annotations are patched) and its reference sites.
 #[derive(Deserialize)]
 struct Template {
-    metadata: Option<ObjectMeta>,
+    metadata: Option<TemplateMeta>,
     spec: Option<PodSpecRefs>,
+}
+
+/// The pod template's metadata as the patch reads it: its annotations under the prefix
+/// (labels are type-checked, and dropped with everything else).
+#[derive(Deserialize)]
+struct TemplateMeta {
+    #[serde(rename = "labels", default, deserialize_with = "prune::ours")]
+    _labels: Option<BTreeMap<String, String>>,
+    #[serde(default, deserialize_with = "prune::ours")]
+    annotations: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Deserialize)]
@@ -476,7 +493,10 @@ impl Template {
     /// without a ConfigMap or Secret are left out, as they hold no reference.
     fn into_k8s(self) -> PodTemplateSpec {
         PodTemplateSpec {
-            metadata: self.metadata,
+            metadata: self.metadata.map(|m| ObjectMeta {
+                annotations: m.annotations,
+                ..Default::default()
+            }),
             spec: self.spec.map(PodSpecRefs::into_k8s),
         }
     }
@@ -562,7 +582,7 @@ mod tests {
     }
 
     fn object_json(json: &str, kind: Option<WorkloadKind>) -> serde_json::Result<Object> {
-        super::object(json, kind)
+        super::object(json, kind, "confighash.io/")
     }
 
     #[test]
@@ -586,7 +606,7 @@ mod tests {
         });
         let decoded = decode(&object, Some(WorkloadKind::DEPLOYMENT)).expect("decodes");
         let expected: PodTemplateSpec = serde_json::from_value(json!({
-            "metadata": {"labels": {"app": "web"}},
+            "metadata": {},
             "spec": {
                 "volumes": [{"name": "cfg", "configMap": {"name": "c"}},
                     {"name": "p", "projected": {"sources": [{"secret": {"name": "s"}}]}}],
@@ -597,8 +617,9 @@ mod tests {
         }))
         .expect("template");
         assert_eq!(decoded.template, Some(expected));
+        // Of annotations, only keys under the prefix: the map is there, empty.
         let meta: ObjectMeta =
-            serde_json::from_value(json!({"name": "web", "annotations": {"a": "b"}})).expect("meta");
+            serde_json::from_value(json!({"name": "web", "annotations": {}})).expect("meta");
         assert_eq!(decoded.metadata, meta);
     }
 }

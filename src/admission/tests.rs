@@ -62,7 +62,7 @@ fn deployment_review(operation: &str) -> Value {
 }
 
 fn decode_value(review: &Value, options: &Options) -> Result<Request, InvalidReview> {
-    decode_for(&serde_json::to_vec(review).expect("json"), &options.kinds)
+    decode_for(&serde_json::to_vec(review).expect("json"), options)
 }
 
 /// `Lookup` as the text `lookup`, or the outcome's label.
@@ -303,8 +303,64 @@ fn the_decode_keeps_the_template_at_a_configured_kinds_pointer() {
     )
     .expect("decodes");
     let template = request.object.and_then(|o| o.template).expect("template");
-    let labels = template.metadata.and_then(|m| m.labels).unwrap_or_default();
-    assert_eq!(labels.get("app").map(String::as_str), Some("web"));
+    assert!(template.metadata.is_some(), "its metadata, for the patch");
+    let containers = template.spec.map(|s| s.containers).unwrap_or_default();
+    let env_from = containers.first().and_then(|c| c.env_from.as_ref());
+    assert_eq!(env_from.map(Vec::len), Some(1), "its reference sites");
+}
+
+#[test]
+fn of_labels_and_annotations_only_keys_under_the_prefix_are_kept() {
+    let mut review = review(
+        ("apps", "v1", "Deployment"),
+        "UPDATE",
+        object("apps/v1", "Deployment"),
+    );
+    let ours = json!({"confighash.io/skip": "false", "confighash.io/config-hash": "sha256:x"});
+    let mut many = json!({"team": "a", "app.kubernetes.io/name": "web"});
+    many.as_object_mut()
+        .expect("map")
+        .extend(ours.as_object().expect("map").clone());
+    review["request"]["object"]["metadata"]["annotations"] = many.clone();
+    review["request"]["object"]["metadata"]["labels"] = json!({"app": "web"});
+    review["request"]["object"]["spec"]["template"]["metadata"]["annotations"] = many;
+    let object = decode_value(&review, &Options::default())
+        .expect("decodes")
+        .object
+        .expect("object");
+    let ours: BTreeMap<String, String> = serde_json::from_value(ours).expect("map");
+    assert_eq!(object.metadata.annotations.as_ref(), Some(&ours));
+    assert_eq!(
+        object.metadata.labels,
+        Some(BTreeMap::new()),
+        "a map without our keys is still a map"
+    );
+    let template = object
+        .template
+        .and_then(|t| t.metadata)
+        .expect("template metadata");
+    assert_eq!(template.annotations, Some(ours));
+    // Values the decision never reads are still type-checked.
+    review["request"]["object"]["metadata"]["labels"] = json!({"app": 5});
+    assert!(decode_value(&review, &Options::default()).is_err());
+}
+
+#[test]
+fn a_built_in_kinds_spec_beside_the_template_is_checked_by_json_type_without_being_kept() {
+    let options = Options::default();
+    let mut review = review(
+        ("apps", "v1", "Deployment"),
+        "UPDATE",
+        object("apps/v1", "Deployment"),
+    );
+    let values: Vec<String> = (0..10_000).map(|i| format!("v{i}")).collect();
+    review["request"]["object"]["spec"]["selector"] =
+        json!({"matchExpressions": [{"key": "k", "operator": "In", "values": values}]});
+    assert!(decode_value(&review, &options).is_ok());
+    for wrong in [json!("x"), json!([]), json!(5)] {
+        review["request"]["object"]["spec"]["selector"] = wrong;
+        assert!(decode_value(&review, &options).is_err());
+    }
 }
 
 #[rstest]

@@ -16,6 +16,7 @@ use serde::{Deserialize, de::IgnoredAny};
 use serde_json::value::RawValue;
 
 use super::{
+    Options,
     kinds::{WorkloadKind, WorkloadKinds},
     lean,
 };
@@ -116,14 +117,16 @@ struct WireRequest<'a> {
     dry_run: bool,
 }
 
-/// Decodes an `admission.k8s.io/v1` AdmissionReview for the built-in kinds and returns
-/// its request.
+/// Decodes an `admission.k8s.io/v1` AdmissionReview for the built-in kinds and the default
+/// annotation prefix, and returns its request.
 pub fn decode(body: &[u8]) -> Result<Request, InvalidReview> {
-    decode_for(body, &WorkloadKinds::default())
+    decode_for(body, &Options::default())
 }
 
-/// [`decode`] for the workload kinds in use: their pod templates are kept wherever they are.
-pub fn decode_for(body: &[u8], kinds: &WorkloadKinds) -> Result<Request, InvalidReview> {
+/// [`decode`] under `options`: the pod templates of its workload kinds are kept wherever they
+/// are, and of labels and annotations the keys under its annotation prefix.
+pub fn decode_for(body: &[u8], options: &Options) -> Result<Request, InvalidReview> {
+    let kinds = &options.kinds;
     let invalid = |e: serde_json::Error| InvalidReview(format!("invalid AdmissionReview: {e}"));
     let review: WireReview<'_> = serde_json::from_slice(body).map_err(invalid)?;
     if review.api_version != API_VERSION || review.kind != KIND {
@@ -139,7 +142,7 @@ pub fn decode_for(body: &[u8], kinds: &WorkloadKinds) -> Result<Request, Invalid
     let object = req
         .object
         .map(|raw| {
-            lean::object(raw.get(), stamped).map_err(|e| match stamped {
+            lean::object(raw.get(), stamped, options.keys.prefix()).map_err(|e| match stamped {
                 Some(kind) => InvalidReview(format!(
                     "request.object is not a valid {} {kind}: {e}",
                     kind.api_version()

@@ -93,7 +93,7 @@ async fn mutate(State(state): State<AppState>, request: Request<Body>) -> Respon
         Err(refused) => return refused,
     };
     let started = Instant::now();
-    let decoded = admission::decode_for(&bytes, &state.options.kinds);
+    let decoded = admission::decode_for(&bytes, &state.options);
     // The room stays taken until the answer; the body itself is no longer needed.
     drop(bytes);
     let request = match decoded {

@@ -144,7 +144,7 @@ async fn a_configmap_change_rolls_a_rollout_through_its_template_and_never_a_wor
         "name": "web", "namespace": NS, "operation": "UPDATE", "userInfo": {},
         "object": after, "oldObject": after}});
     let body = serde_json::to_vec(&review).expect("json");
-    let request = admission::decode_for(&body, &options.kinds).expect("valid review");
+    let request = admission::decode_for(&body, &options).expect("valid review");
     let source = Source::Cluster(ClusterSource::new(api.client()));
     let decision = admission::review(&request, &source, &options)
         .await
